@@ -1,0 +1,1 @@
+"""Configuration trees, one per role, from YAML plus ``OUIE_*`` environment variables."""

@@ -1,0 +1,112 @@
+"""Settings tree of the ``node`` role (``ouie node --config node.yaml``; env ``OUIE_NODE__*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ouie.core.labels import EventLabel
+
+Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+#: Starting thresholds per label; tuned on dev folds by ``ouie eval`` (docs/benchmarks.md).
+DEFAULT_THRESHOLDS: dict[EventLabel, float] = {label: 0.5 for label in EventLabel}
+
+
+class ClassifierSettings(Section):
+    backend: str = Field(default="compact", description="registered backend name")
+    model_dir: Path | None = Field(default=None, description="overrides OUIE_MODEL_DIR")
+    threads: int = Field(default=1, ge=1, le=64, description="inference threads")
+    hop_s: float | None = Field(default=None, gt=0.0, le=2.0, description="override the hop")
+
+
+class EventSettings(Section):
+    thresholds: dict[EventLabel, Probability] = Field(default_factory=dict)
+    hysteresis: float = Field(
+        default=0.7, gt=0.0, le=1.0, description="an event ends below threshold × hysteresis"
+    )
+    median_frames: int = Field(default=1, ge=1, le=15, description="median smoothing, odd")
+    min_duration_s: float = Field(default=0.0, ge=0.0)
+    merge_gap_s: float = Field(default=1.0, ge=0.0, description="join events this close")
+
+    @model_validator(mode="after")
+    def _odd_median(self) -> EventSettings:
+        if self.median_frames % 2 == 0:
+            raise ValueError("median_frames must be odd")
+        return self
+
+    def threshold(self, label: EventLabel) -> float:
+        return self.thresholds.get(label, DEFAULT_THRESHOLDS[label])
+
+
+class PrivacySettings(Section):
+    speech_guard: Literal[True] = Field(
+        default=True, description="cannot be turned off: speech is never reported"
+    )
+    speech_probability: Probability = Field(
+        default=0.5, description="silero-vad frame probability counted as speech"
+    )
+    speech_fraction: Probability = Field(
+        default=0.3, description="fraction of speech frames that makes a window speech-dominated"
+    )
+    impulsive_threshold: Probability = Field(
+        default=0.9, description="impulsive classes pass over speech only above this score"
+    )
+
+
+class SourceSettings(Section):
+    kind: Literal["file", "stdin", "device"] = "device"
+    path: Path | None = None
+    sample_rate: int = Field(default=16000, ge=8000, le=192000, description="stdin/device rate")
+    channels: int = Field(default=1, ge=1, le=32)
+    sample_format: Literal["s16le", "f32le"] = "s16le"
+    chunk_s: float = Field(default=0.1, gt=0.0, le=2.0)
+    realtime: bool = Field(default=False, description="pace file input at real time")
+    device: str | int | None = None
+
+
+class MqttSettings(Section):
+    url: str = Field(default="mqtt://127.0.0.1:1883")
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+
+
+class SpoolSettings(Section):
+    path: Path = Path("ouie-spool.sqlite3")
+    max_events: int = Field(default=100_000, ge=100)
+
+
+class PublishSettings(Section):
+    kind: Literal["mqtt", "jsonl", "inproc"] = "jsonl"
+    jsonl_path: Path | None = Field(default=None, description="None: standard output")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    spool: SpoolSettings = Field(default_factory=SpoolSettings)
+    status_interval_s: float = Field(default=30.0, gt=0.0)
+
+
+class NodeSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix="OUIE_NODE__", env_nested_delimiter="__"
+    )
+
+    site: str = Field(default="default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    sensor_id: str = Field(default="sensor-1", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    calibration_db_spl: float | None = Field(
+        default=None, description="dB SPL of a 0 dBFS sine; enables level_db_spl"
+    )
+    ring_buffer_s: float = Field(default=4.0, ge=1.0, le=30.0)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    events: EventSettings = Field(default_factory=EventSettings)
+    privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    source: SourceSettings = Field(default_factory=SourceSettings)
+    publish: PublishSettings = Field(default_factory=PublishSettings)

@@ -1,0 +1,1 @@
+"""Typed messages, labels, units, time and geometry shared by every role."""

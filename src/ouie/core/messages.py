@@ -1,0 +1,121 @@
+"""Versioned wire messages between nodes, the hub and integrators.
+
+Metadata only, by construction: every field is a scalar, a short string, a timestamp or a
+small mapping of label → number. No field can hold a sequence of numbers, so no message can
+carry audio samples, spectrogram frames or embeddings. ``ouie.privacy.message_guard``
+checks this over every model in this module, and a test runs that check.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from ouie.core.labels import EventLabel
+from ouie.core.model_base import StrictModel
+
+SCHEMA_VERSION: Literal[1] = 1
+
+SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+SiteId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+ModelId = Annotated[str, StringConstraints(max_length=128)]
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+class EventMessage(StrictModel):
+    """One detected sound event at one sensor (``ouie/v1/<site>/<sensor>/events``)."""
+
+    kind: Literal["event"] = "event"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] = Field(
+        default_factory=new_message_id
+    )
+    site: SiteId
+    sensor_id: SensorId
+    label: EventLabel
+    onset: AwareDatetime = Field(description="UTC time of the onset, from the sample clock")
+    offset: AwareDatetime = Field(description="UTC time of the offset, from the sample clock")
+    peak_score: float = Field(ge=0.0, le=1.0)
+    level_dbfs: float = Field(le=0.0, ge=-200.0, description="peak RMS level over the event")
+    level_db_spl: float | None = Field(
+        default=None, description="level_dbfs plus the calibration offset, when configured"
+    )
+    model_id: ModelId
+    speech_present: bool = Field(
+        default=False,
+        description="speech was heard in the window; only impulsive classes pass then",
+    )
+    sequence: int = Field(ge=0, description="per-sensor counter, to detect gaps and replays")
+
+
+class LevelStats(StrictModel):
+    mean_dbfs: float
+    max_dbfs: float
+    clipped_fraction: float = Field(ge=0.0, le=1.0)
+
+
+class StatusMessage(StrictModel):
+    """Heartbeat of a node (``ouie/v1/<site>/<sensor>/status``)."""
+
+    kind: Literal["status"] = "status"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] = Field(
+        default_factory=new_message_id
+    )
+    site: SiteId
+    sensor_id: SensorId
+    sent_at: AwareDatetime
+    uptime_s: float = Field(ge=0.0)
+    cpu_percent: float = Field(ge=0.0)
+    rss_mb: float = Field(ge=0.0)
+    level: LevelStats
+    clock_source: Literal["system", "ntp", "gps", "ptp", "simulated"]
+    clock_offset_ms: float
+    model_id: ModelId
+    events_emitted: int = Field(ge=0)
+    speech_suppressions: int = Field(ge=0)
+    dropped_chunks: int = Field(ge=0)
+    invalid_samples: int = Field(ge=0, description="NaN/inf samples replaced by zeros")
+    spooled_events: int = Field(ge=0, description="events waiting in the local spool")
+
+
+class ThresholdConfigMessage(StrictModel):
+    """Retained per-sensor detection settings pushed by the hub (``.../config``)."""
+
+    kind: Literal["config"] = "config"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    site: SiteId
+    sensor_id: SensorId
+    issued_at: AwareDatetime
+    thresholds: dict[EventLabel, Annotated[float, Field(gt=0.0, lt=1.0)]]
+
+
+NodeMessage = EventMessage | StatusMessage
+
+
+def topic_for(site: str, sensor_id: str, kind: Literal["events", "status", "config"]) -> str:
+    return f"ouie/v1/{site}/{sensor_id}/{kind}"
+
+
+ALL_MESSAGE_MODELS: tuple[type[StrictModel], ...] = (
+    EventMessage,
+    StatusMessage,
+    LevelStats,
+    ThresholdConfigMessage,
+)
+
+__all__ = [
+    "ALL_MESSAGE_MODELS",
+    "SCHEMA_VERSION",
+    "EventMessage",
+    "LevelStats",
+    "NodeMessage",
+    "StatusMessage",
+    "ThresholdConfigMessage",
+    "topic_for",
+]

@@ -1,0 +1,1 @@
+"""Evaluation: datasets in labels.csv form, folds, mixtures, DCASE-style metrics, reports."""

@@ -1,0 +1,1 @@
+"""The edge node: capture → features → classify → privacy guard → events → publish."""

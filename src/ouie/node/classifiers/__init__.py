@@ -1,0 +1,1 @@
+"""Classifier backends, one module each, registered by name (see ``registry``)."""

@@ -1,0 +1,1 @@
+"""Feature front-ends (log-mel spectrograms), written in numpy so nodes need no ML framework."""

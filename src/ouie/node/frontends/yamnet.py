@@ -1,0 +1,71 @@
+"""YAMNet's published log-mel front-end, in numpy.
+
+16 kHz mono in [-1, 1]; 25 ms frames (400 samples) every 10 ms (160); periodic Hann window;
+512-point FFT magnitude; 64 HTK-mel triangular bands from 125 to 7500 Hz; ln(mel + 0.001).
+Also the front-end of ouie-compact, so both share one verified implementation.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 16000
+FRAME = 400
+HOP = 160
+FFT = 512
+N_MELS = 64
+F_MIN = 125.0
+F_MAX = 7500.0
+LOG_OFFSET = 0.001
+PATCH_FRAMES = 96  # 0.96 s
+PATCH_SAMPLES = FRAME + (PATCH_FRAMES - 1) * HOP  # 15600 samples give exactly 96 frames
+
+
+def hz_to_mel(freq: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    return 1127.0 * np.log1p(freq / 700.0)
+
+
+@lru_cache(maxsize=1)
+def mel_matrix() -> npt.NDArray[np.float32]:
+    """[FFT//2+1, N_MELS] weights, as TensorFlow's linear_to_mel_weight_matrix builds them."""
+    n_bins = FFT // 2 + 1
+    bin_mel = hz_to_mel(np.linspace(0.0, SAMPLE_RATE / 2.0, n_bins))[1:]  # DC bin gets no weight
+    edges = np.linspace(hz_to_mel(np.array(F_MIN)), hz_to_mel(np.array(F_MAX)), N_MELS + 2)
+    lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
+    rising = (bin_mel[:, None] - lower[None, :]) / (center - lower)[None, :]
+    falling = (upper[None, :] - bin_mel[:, None]) / (upper - center)[None, :]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return np.vstack([np.zeros((1, N_MELS)), weights]).astype(np.float32)
+
+
+@lru_cache(maxsize=1)
+def periodic_hann() -> npt.NDArray[np.float32]:
+    n = np.arange(FRAME)
+    return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / FRAME)).astype(np.float32)
+
+
+def frame_signal(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """[n_frames, FRAME] views of ``audio`` (no padding: frames that fit entirely)."""
+    if audio.shape[-1] < FRAME:
+        return np.zeros((0, FRAME), dtype=np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(audio, FRAME)[::HOP]
+    return np.ascontiguousarray(windows, dtype=np.float32)
+
+
+def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Log-mel frames ``[n_frames, 64]`` of 16 kHz mono audio."""
+    frames = frame_signal(np.asarray(audio, dtype=np.float32)) * periodic_hann()
+    magnitude = np.abs(np.fft.rfft(frames, n=FFT, axis=-1)).astype(np.float32)
+    return np.log(magnitude @ mel_matrix() + LOG_OFFSET).astype(np.float32)
+
+
+def log_mel_batch(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``[n, samples]`` windows → ``[n, frames, 64]``."""
+    frames = np.stack([frame_signal(w) for w in windows]) if len(windows) else np.zeros(
+        (0, 0, FRAME), dtype=np.float32
+    )
+    spectra = np.abs(np.fft.rfft(frames * periodic_hann(), n=FFT, axis=-1)).astype(np.float32)
+    return np.log(spectra @ mel_matrix() + LOG_OFFSET).astype(np.float32)
