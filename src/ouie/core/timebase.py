@@ -25,7 +25,8 @@ class SampleClock:
         self.offset_s = offset_s
 
     def time_of(self, sample_index: int | float) -> datetime:
-        return self.origin + timedelta(seconds=float(sample_index) / self.sample_rate + self.offset_s)
+        seconds = float(sample_index) / self.sample_rate + self.offset_s
+        return self.origin + timedelta(seconds=seconds)
 
     def seconds_of(self, sample_index: int | float) -> float:
         return float(sample_index) / self.sample_rate

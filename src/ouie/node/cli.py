@@ -1,9 +1,103 @@
-"""Commands of this role (placeholder until the role lands)."""
+"""``ouie detect`` (files → events) and, via ``run_cli``, ``ouie node`` (a running sensor)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from ouie.node import run_cli
+
+
+class OutputFormat(StrEnum):
+    JSONL = "jsonl"
+    TABLE = "table"
+
+
+def detect(
+    files: Annotated[
+        list[Path], typer.Argument(help="audio files or folders (WAV/FLAC/OGG)", show_default=False)
+    ],
+    backend: Annotated[
+        str | None, typer.Option(help="classifier backend (default: config or compact)")
+    ] = None,
+    output: Annotated[OutputFormat, typer.Option("--format", help="output format")] = (
+        OutputFormat.TABLE
+    ),
+    config: Annotated[
+        Path | None, typer.Option(help="node YAML for thresholds and privacy settings")
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="inference threads")] = 1,
+) -> None:
+    """Find sound events in audio files; prints one line per event (speech is never reported)."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from ouie.config.loader import ConfigError, load_settings
+    from ouie.config.node import NodeSettings
+    from ouie.node.audio_io import AudioInputError, audio_files, read_audio
+    from ouie.node.classifiers.base import ClassifierError
+    from ouie.node.classifiers.registry import create_classifier
+    from ouie.node.pipeline import detect_offline
+    from ouie.privacy.speech_guard import SpeechGuard
+
+    err = Console(stderr=True)
+    try:
+        settings = load_settings(NodeSettings, config)
+        classifier_settings = settings.classifier.model_copy(
+            update={"threads": threads, **({"backend": backend} if backend else {})}
+        )
+        classifier = create_classifier(classifier_settings)
+        paths = audio_files(files)
+    except (ConfigError, ClassifierError, AudioInputError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+
+    guard = SpeechGuard(settings.privacy)
+    table = Table("file", "label", "onset_s", "offset_s", "score", "dBFS", title=classifier.model_id)
+    failures = 0
+    show_progress = output is OutputFormat.TABLE and len(paths) > 1
+    with Progress(console=err, transient=True, disable=not show_progress) as progress:
+        task = progress.add_task("detecting", total=len(paths))
+        for path in paths:
+            progress.advance(task)
+            try:
+                audio, rate = read_audio(path)
+            except AudioInputError as exc:
+                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                failures += 1
+                continue
+            events = detect_offline(
+                audio, rate, classifier, settings.events, settings.privacy, guard=guard
+            )
+            for event in events:
+                if output is OutputFormat.JSONL:
+                    record = {
+                        "file": str(path),
+                        "label": event.label.value,
+                        "onset_s": round(event.onset_s, 3),
+                        "offset_s": round(event.offset_s, 3),
+                        "score": event.peak_score,
+                        "level_dbfs": event.level_dbfs,
+                        "model_id": classifier.model_id,
+                    }
+                    sys.stdout.write(json.dumps(record) + "\n")
+                else:
+                    table.add_row(
+                        str(path), event.label.value, f"{event.onset_s:.3f}",
+                        f"{event.offset_s:.3f}", f"{event.peak_score:.2f}", f"{event.level_dbfs:.1f}",
+                    )
+    if output is OutputFormat.TABLE:
+        Console().print(table)
+    if failures:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this role's commands to the root app."""
+    app.command()(detect)
+    run_cli.register_node_command(app)

@@ -1,0 +1,1 @@
+"""Privacy as its own tested package: speech guard, message-content guard, log scrubbing."""

@@ -13,7 +13,8 @@ are never mapped: no backend can emit them.
 | glass_breaking | Shatter |
 | scream | Screaming |
 | vehicle_crash | Smash, crash; Skidding; Tire squeal |
-| siren | Siren; Civil defense siren; Police car (siren); Ambulance (siren); Fire engine, fire truck (siren); Emergency vehicle |
+| siren | Siren; Civil defense siren; Police car, Ambulance, Fire engine (siren); |
+|       | Emergency vehicle |
 | car_alarm | Car alarm |
 | spray_can | Spray |
 """

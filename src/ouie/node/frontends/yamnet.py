@@ -64,8 +64,10 @@ def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def log_mel_batch(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """``[n, samples]`` windows → ``[n, frames, 64]``."""
-    frames = np.stack([frame_signal(w) for w in windows]) if len(windows) else np.zeros(
-        (0, 0, FRAME), dtype=np.float32
+    frames = (
+        np.stack([frame_signal(w) for w in windows])
+        if len(windows)
+        else np.zeros((0, 0, FRAME), dtype=np.float32)
     )
     spectra = np.abs(np.fft.rfft(frames * periodic_hann(), n=FFT, axis=-1)).astype(np.float32)
     return np.log(spectra @ mel_matrix() + LOG_OFFSET).astype(np.float32)

@@ -1,0 +1,283 @@
+"""The detection pipeline shared by ``ouie detect``, ``ouie node``, the twin and ``ouie eval``.
+
+Streaming (``DetectionPipeline.push``) and offline (``detect_offline``) use the same
+resampler, window grid, event stage, onset refinement and speech guard, so an evaluation
+measures exactly what a sensor does; offline only batches the classifier calls.
+Audio exists here only inside the bounded ring buffer and local variables.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ouie.config.node import EventSettings, PrivacySettings
+from ouie.core.labels import EventLabel
+from ouie.node.audio_io import mix_down, to_rate
+from ouie.node.classifiers.base import Classifier
+from ouie.node.events import Confirmation, EventStage, ScoreFrame
+from ouie.node.onset import FLOOR_DB, peak_level_dbfs, refine_onset
+from ouie.node.resample import StreamResampler
+from ouie.node.ring_buffer import RingBuffer
+from ouie.privacy.speech_guard import VAD_RATE, SpeechGuard
+
+FloatArray = npt.NDArray[np.float32]
+CLIP_LEVEL = 0.999
+ONSET_LOOKBACK_S = 0.1  # look a little before the triggering window for the rise
+
+
+@dataclass(frozen=True)
+class DetectedEvent:
+    label: EventLabel
+    onset_s: float
+    offset_s: float
+    peak_score: float
+    level_dbfs: float
+    speech_present: bool
+    emitted_at_s: float
+
+
+@dataclass
+class PipelineStats:
+    samples_in: int = 0
+    invalid_samples: int = 0
+    clipped_samples: int = 0
+    dropped_chunks: int = 0
+    dropped_samples: int = 0
+    speech_suppressions: int = 0
+    events_emitted: int = 0
+    windows_scored: int = 0
+    level_sum_db: float = 0.0
+    level_chunks: int = 0
+    level_max_dbfs: float = FLOOR_DB
+
+    @property
+    def level_mean_dbfs(self) -> float:
+        return self.level_sum_db / self.level_chunks if self.level_chunks else FLOOR_DB
+
+    @property
+    def clipped_fraction(self) -> float:
+        return self.clipped_samples / self.samples_in if self.samples_in else 0.0
+
+
+AudioSpan = Callable[[int, int], FloatArray]
+
+
+class _EventBuilder:
+    """Turns confirmations into events: onset, level, and the speech guard's decision."""
+
+    def __init__(self, sample_rate: int, guard: SpeechGuard, stats: PipelineStats) -> None:
+        self.sample_rate = sample_rate
+        self.guard = guard
+        self.stats = stats
+
+    def build(
+        self, confirmation: Confirmation, audio_span: AudioSpan, emitted_at_s: float
+    ) -> DetectedEvent | None:
+        first, last = confirmation.first_frame, confirmation.confirm_frame
+        lookback = round(ONSET_LOOKBACK_S * self.sample_rate)
+        search_start = max(0, first.start_sample - lookback)
+        audio = audio_span(search_start, last.end_sample)
+        speech_audio = audio_span(first.start_sample, last.end_sample)
+        if self.sample_rate != VAD_RATE:
+            speech_audio = to_rate(speech_audio, self.sample_rate, VAD_RATE)
+        decision = self.guard.decide(confirmation.label, confirmation.peak_score, speech_audio)
+        if not decision.allowed:
+            self.stats.speech_suppressions += 1
+            return None
+        onset_sample = search_start + refine_onset(
+            audio[: first.end_sample - search_start], self.sample_rate
+        )
+        self.stats.events_emitted += 1
+        return DetectedEvent(
+            label=confirmation.label,
+            onset_s=onset_sample / self.sample_rate,
+            offset_s=last.end_sample / self.sample_rate,
+            peak_score=round(confirmation.peak_score, 4),
+            level_dbfs=round(peak_level_dbfs(audio, self.sample_rate), 2),
+            speech_present=decision.speech_present,
+            emitted_at_s=emitted_at_s,
+        )
+
+
+def _sanitise(chunk: FloatArray, stats: PipelineStats) -> FloatArray:
+    mono = mix_down(chunk)
+    finite = np.isfinite(mono)
+    if not finite.all():
+        stats.invalid_samples += int(mono.size - finite.sum())
+        mono = np.where(finite, mono, np.float32(0.0)).astype(np.float32)
+    stats.samples_in += mono.size
+    stats.clipped_samples += int(np.count_nonzero(np.abs(mono) >= CLIP_LEVEL))
+    if mono.size:
+        power = float(np.mean(np.square(mono, dtype=np.float64)))
+        level = max(FLOOR_DB, 10.0 * math.log10(power)) if power > 0 else FLOOR_DB
+        stats.level_sum_db += level
+        stats.level_chunks += 1
+        stats.level_max_dbfs = max(stats.level_max_dbfs, level)
+    return np.clip(mono, -1.0, 1.0)
+
+
+class DetectionPipeline:
+    """Streaming detection: push chunks of any size, get events as soon as they are confirmed."""
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        events: EventSettings,
+        privacy: PrivacySettings,
+        input_rate: int,
+        ring_buffer_s: float = 4.0,
+        guard: SpeechGuard | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.input_rate = input_rate
+        self.rate = classifier.sample_rate
+        self.window = classifier.window_samples
+        self.hop = classifier.hop_samples
+        self.stats = PipelineStats()
+        self.stage = EventStage(events, self.rate)
+        self.resampler = StreamResampler(input_rate, self.rate)
+        capacity = max(round(ring_buffer_s * self.rate), 2 * self.window)
+        self.ring = RingBuffer(capacity)
+        self.builder = _EventBuilder(self.rate, guard or SpeechGuard(privacy), self.stats)
+        self._next_window = 0  # start sample (model rate) of the next window to score
+        self._finished = False
+
+    def update_events(self, events: EventSettings) -> None:
+        self.stage.update_settings(events)
+
+    @property
+    def stream_time_s(self) -> float:
+        return (self.stats.samples_in + self.stats.dropped_samples) / self.input_rate
+
+    def mark_dropped(self, n_samples: int) -> None:
+        """Capture lost ``n_samples``: fill with silence so the sample clock stays true."""
+        self.stats.dropped_chunks += 1
+        self.stats.dropped_samples += n_samples
+        self._consume(self.resampler.push(np.zeros(n_samples, dtype=np.float32)))
+
+    def push(self, chunk: FloatArray) -> list[DetectedEvent]:
+        if self._finished:
+            raise RuntimeError("pipeline already flushed")
+        mono = _sanitise(np.asarray(chunk, dtype=np.float32), self.stats)
+        return self._consume(self.resampler.push(mono))
+
+    def flush(self) -> list[DetectedEvent]:
+        """End of stream: score the tail the way ``detect_offline`` does."""
+        events = self._consume(self.resampler.flush())
+        self._finished = True
+        total = self.ring.total
+        for start in _tail_window_starts(total, self.window, self._next_window, self.hop):
+            events.extend(self._score([start], padded_total=total))
+        return events
+
+    def _consume(self, resampled: FloatArray) -> list[DetectedEvent]:
+        self.ring.extend(resampled)
+        starts: list[int] = []
+        while self._next_window + self.window <= self.ring.total:
+            starts.append(self._next_window)
+            self._next_window += self.hop
+        return self._score(starts, padded_total=self.ring.total) if starts else []
+
+    def _span(self, start: int, end: int) -> FloatArray:
+        return self.ring.span(start, end)
+
+    def _score(self, starts: list[int], padded_total: int) -> list[DetectedEvent]:
+        windows = np.stack([_padded(self._span(s, s + self.window), self.window) for s in starts])
+        scores = self.classifier.scores(windows)
+        self.stats.windows_scored += len(starts)
+        events: list[DetectedEvent] = []
+        for start, row in zip(starts, scores, strict=True):
+            frame = ScoreFrame(start, start + self.window, row)
+            for confirmation in self.stage.push(frame):
+                event = self.builder.build(confirmation, self._span, self.stream_time_s)
+                if event is not None:
+                    events.append(event)
+        return events
+
+
+def _padded(audio: FloatArray, length: int) -> FloatArray:
+    if audio.size >= length:
+        return audio[:length]
+    return np.concatenate([audio, np.zeros(length - audio.size, dtype=np.float32)])
+
+
+def window_starts(total: int, window: int, hop: int) -> list[int]:
+    """Start samples of every window scored over a stream of ``total`` samples."""
+    full = list(range(0, total - window + 1, hop)) if total >= window else []
+    next_start = full[-1] + hop if full else 0
+    return full + _tail_window_starts(total, window, next_start, hop)
+
+
+def _tail_window_starts(total: int, window: int, next_start: int, hop: int) -> list[int]:
+    """At the end of a stream: one more window so the last samples are heard too.
+
+    A stream shorter than one window is scored once, zero-padded; otherwise a final window
+    ends at the last sample when more than half a hop of audio was never scored.
+    """
+    if total == 0:
+        return []
+    if total < window:
+        return [0] if next_start == 0 else []
+    unscored = total - (next_start - hop + window)
+    if unscored > hop // 2:
+        return [total - window]
+    return []
+
+
+def score_timeline(
+    audio: FloatArray, sample_rate: int, classifier: Classifier, batch: int = 64
+) -> tuple[npt.NDArray[np.float64], FloatArray]:
+    """(window start times in s, scores [n, 8]) over a whole recording, batched."""
+    signal = to_rate(np.clip(mix_down(audio), -1.0, 1.0), sample_rate, classifier.sample_rate)
+    starts = window_starts(signal.size, classifier.window_samples, classifier.hop_samples)
+    rows: list[FloatArray] = []
+    for i in range(0, len(starts), batch):
+        chunk = starts[i : i + batch]
+        windows = np.stack(
+            [
+                _padded(signal[s : s + classifier.window_samples], classifier.window_samples)
+                for s in chunk
+            ]
+        )
+        rows.append(classifier.scores(windows))
+    scores = np.concatenate(rows) if rows else np.zeros((0, 8), dtype=np.float32)
+    times = np.asarray(starts, dtype=np.float64) / classifier.sample_rate
+    return times, scores
+
+
+def detect_offline(
+    audio: FloatArray,
+    sample_rate: int,
+    classifier: Classifier,
+    events: EventSettings,
+    privacy: PrivacySettings,
+    guard: SpeechGuard | None = None,
+) -> list[DetectedEvent]:
+    """Events of a whole recording: the streaming logic with batched classifier calls."""
+    signal = to_rate(
+        np.clip(mix_down(np.nan_to_num(audio)), -1.0, 1.0), sample_rate, classifier.sample_rate
+    )
+    rate = classifier.sample_rate
+    stats = PipelineStats()
+    stage = EventStage(events, rate)
+    builder = _EventBuilder(rate, guard or SpeechGuard(privacy), stats)
+    times, scores = score_timeline(signal, rate, classifier)
+
+    def span(start: int, end: int) -> FloatArray:
+        return signal[max(0, start) : max(0, end)]
+
+    found: list[DetectedEvent] = []
+    for start_s, row in zip(times, scores, strict=True):
+        start = round(float(start_s) * rate)
+        frame = ScoreFrame(start, start + classifier.window_samples, row)
+        for confirmation in stage.push(frame):
+            emitted = min(frame.end_sample, signal.size) / rate
+            event = builder.build(confirmation, span, emitted)
+            if event is not None:
+                found.append(event)
+    return found
