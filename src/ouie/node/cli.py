@@ -59,7 +59,9 @@ def detect(
         raise typer.Exit(2) from exc
 
     guard = SpeechGuard(settings.privacy)
-    table = Table("file", "label", "onset_s", "offset_s", "score", "dBFS", title=classifier.model_id)
+    table = Table(
+        "file", "label", "onset_s", "offset_s", "score", "dBFS", title=classifier.model_id
+    )
     failures = 0
     show_progress = output is OutputFormat.TABLE and len(paths) > 1
     with Progress(console=err, transient=True, disable=not show_progress) as progress:
@@ -89,8 +91,12 @@ def detect(
                     sys.stdout.write(json.dumps(record) + "\n")
                 else:
                     table.add_row(
-                        str(path), event.label.value, f"{event.onset_s:.3f}",
-                        f"{event.offset_s:.3f}", f"{event.peak_score:.2f}", f"{event.level_dbfs:.1f}",
+                        str(path),
+                        event.label.value,
+                        f"{event.onset_s:.3f}",
+                        f"{event.offset_s:.3f}",
+                        f"{event.peak_score:.2f}",
+                        f"{event.level_dbfs:.1f}",
                     )
     if output is OutputFormat.TABLE:
         Console().print(table)
@@ -98,6 +104,54 @@ def detect(
         raise typer.Exit(1)
 
 
+def bench_node(
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the figures here")] = None,
+    backend: Annotated[
+        list[str] | None, typer.Option(help="backends to measure (default: all)")
+    ] = None,
+    duration: Annotated[float, typer.Option(min=10.0, help="seconds of audio per backend")] = 120.0,
+) -> None:
+    """Real-time factor on one core and peak RSS of the node pipeline, per backend."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from ouie.node import bench as node_bench
+    from ouie.node.classifiers.registry import backend_names
+
+    names = backend or backend_names()
+    results = []
+    skipped: dict[str, str] = {}
+    with Progress(transient=True) as progress:
+        task = progress.add_task("benchmarking", total=len(names))
+        for name in names:
+            one = node_bench.run([name], duration)
+            results.extend(one.backends)
+            skipped.update(one.skipped)
+            progress.advance(task)
+    summary = node_bench.run([], duration).model_copy(
+        update={"backends": results, "skipped": skipped}
+    )
+    table = Table(
+        "backend", "pipeline RTF", "classifier RTF", "RSS MB", "events", title=summary.machine
+    )
+    for row in summary.backends:
+        table.add_row(
+            row.backend,
+            f"{row.rtf:.4f}",
+            f"{row.classifier_rtf:.4f}",
+            f"{row.rss_mb:.0f}",
+            str(row.events),
+        )
+    console = Console()
+    console.print(table)
+    for name, reason in summary.skipped.items():
+        console.print(f"[yellow]skipped {name}:[/yellow] {reason}", highlight=False)
+    if json_out is not None:
+        node_bench.write_json(summary, json_out)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command()(detect)
+    bench.command("node")(bench_node)
     run_cli.register_node_command(app)
