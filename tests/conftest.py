@@ -29,3 +29,18 @@ def shared_models_dir() -> Path:
 @pytest.fixture(scope="session")
 def dev_data_dir() -> Path:
     return _need(SHARED_DIR / "data" / "dev" / "labels.csv", "dev dataset").parent
+
+
+@pytest.fixture(scope="session")
+def mn04_model_dir(shared_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model folder holding ``mn04_as.onnx`` (+ sidecar) exported once per session, and the
+    AudioSet class list: what ``ouie models import`` leaves behind. Needs torch (train extra)."""
+    pytest.importorskip("torch", reason="exporting mn04 to ONNX needs the train extra (torch)")
+    import shutil
+
+    from ouie.train.mn04_export import export_onnx
+
+    folder = tmp_path_factory.mktemp("mn04_models")
+    export_onnx(shared_models_dir / "mn04_as_mAP_432.pt", folder / "mn04_as.onnx")
+    shutil.copy(shared_models_dir / "audioset_class_labels_indices.csv", folder)
+    return folder
