@@ -124,3 +124,29 @@ def test_event_near_end_of_short_clip_is_heard() -> None:
     audio = street_with_bangs([0.35], 0.45)  # shorter than one window
     events = detect_offline(audio, RATE, LoudnessClassifier(), EventSettings(), PrivacySettings())
     assert len(events) == 1
+
+
+class _TwoLabelClassifier(LoudnessClassifier):
+    """Loud windows score gunshot 0.95 and explosion 0.8, like a shot heard by a tagger."""
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        out = super().scores(frames)
+        from ouie.core.labels import EVENT_LABELS
+
+        loud = out[:, EVENT_LABELS.index(EventLabel.GUNSHOT)] > 0.5
+        out[loud, EVENT_LABELS.index(EventLabel.EXPLOSION)] = 0.8
+        return out
+
+
+def test_one_label_per_window_keeps_the_best_label() -> None:
+    audio = street_with_bangs([1.0], 3.0)
+    one = detect_offline(audio, RATE, _TwoLabelClassifier(), EventSettings(), PrivacySettings())
+    both = detect_offline(
+        audio,
+        RATE,
+        _TwoLabelClassifier(),
+        EventSettings(one_label_per_window=False),
+        PrivacySettings(),
+    )
+    assert [e.label for e in one] == [EventLabel.GUNSHOT]
+    assert sorted(e.label for e in both) == [EventLabel.EXPLOSION, EventLabel.GUNSHOT]

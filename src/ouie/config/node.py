@@ -36,6 +36,11 @@ class EventSettings(Section):
     median_frames: int = Field(default=1, ge=1, le=15, description="median smoothing, odd")
     min_duration_s: float = Field(default=0.0, ge=0.0)
     merge_gap_s: float = Field(default=1.0, ge=0.0, description="join events this close")
+    one_label_per_window: bool = Field(
+        default=True,
+        description="when several labels confirm on one window (a shot scores gunshot and "
+        "explosion), report only the highest-scoring one",
+    )
 
     @model_validator(mode="after")
     def _odd_median(self) -> EventSettings:

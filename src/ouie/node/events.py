@@ -109,6 +109,9 @@ class EventStage:
                 confirmed.append(Confirmation(track.label, first, frame, track.candidate_peak))
             track.candidate = []
             track.candidate_peak = 0.0
+        if self.settings.one_label_per_window and len(confirmed) > 1:
+            # The losers stay active, so they do not fire a window later for the same sound.
+            confirmed = [max(confirmed, key=lambda c: c.peak_score)]
         return confirmed
 
     def reset_track(self, label: EventLabel) -> None:
