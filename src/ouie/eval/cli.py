@@ -1,9 +1,203 @@
-"""Commands of this role (placeholder until the role lands)."""
+"""``ouie eval``: measure a backend on a labels.csv dataset; ``ouie eval compare``: reports.
+
+Heavy imports (the pipeline, sed_eval, matplotlib) happen inside the commands.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
 import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress, TaskID
+
+    from ouie.eval.result import EvalResult
+
+eval_app = typer.Typer(
+    name="eval",
+    help="Evaluate a classifier backend on a labelled dataset (DCASE metrics, false alarms, "
+    "latency). Run `ouie eval --data DIR --json OUT`.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
+
+
+class Mode(StrEnum):
+    CLIPS = "clips"
+    MIXTURES = "mixtures"
+    BOTH = "both"
+
+
+class Device(StrEnum):
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+class _RichProgress:
+    """The runner's progress sink on a rich progress bar (one task per pass)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+
+    def start(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=False)
+        self.task = self.progress.add_task(name, total=total)
+
+    def advance(self, steps: int = 1) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, steps)
+
+
+def _fail(console: Console, message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
+@eval_app.callback()
+def evaluate(
+    ctx: typer.Context,
+    data: Annotated[
+        Path | None, typer.Option(help="dataset directory holding labels.csv", show_default=False)
+    ] = None,
+    backend: Annotated[str, typer.Option(help="classifier backend")] = "compact",
+    mode: Annotated[Mode, typer.Option(help="isolated clips, synthetic mixtures, or both")] = (
+        Mode.BOTH
+    ),
+    fold: Annotated[
+        int | None, typer.Option(help="evaluate only this fold (0-4); default: all clips")
+    ] = None,
+    device: Annotated[Device, typer.Option(help="inference device")] = Device.CPU,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write the result JSON here", show_default=False)
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="write a self-contained HTML report here")
+    ] = None,
+    plots: Annotated[
+        Path | None, typer.Option(help="also write the report's plots as PNG files here")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="mixture generation seed")] = 2017,
+    config: Annotated[
+        Path | None, typer.Option(help="node YAML for thresholds and privacy settings")
+    ] = None,
+    latency_mixtures: Annotated[
+        int, typer.Option(min=0, help="mixtures streamed for latency (0: all)")
+    ] = 60,
+    threads: Annotated[int, typer.Option(min=1, help="inference threads")] = 1,
+) -> None:
+    """Evaluate a backend: event F1 / error rate, false alarms per hour, latency."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from ouie.eval.runner import EvalError, EvalOptions, run_eval
+
+    err = Console(stderr=True)
+    if data is None:
+        raise _fail(err, "--data DIR is required (a folder with labels.csv)")
+    if json_out is None and report is None:
+        raise _fail(err, "give --json OUT (and/or --report OUT.html) for the results")
+    options = EvalOptions(
+        data_dir=data,
+        backend=backend,
+        mode=mode.value,
+        fold=fold,
+        device=device.value,
+        seed=seed,
+        config=config,
+        threads=threads,
+        latency_mixtures=latency_mixtures,
+    )
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            run = run_eval(options, progress=_RichProgress(progress))
+    except EvalError as exc:
+        raise _fail(err, str(exc)) from exc
+    result = run.result
+    if json_out is not None:
+        _write(json_out, result.model_dump_json(indent=2) + "\n", err)
+    if report is not None:
+        from ouie.eval.report import write_report
+
+        write_report([result], report, traces=run.traces, plots_dir=plots)
+    _summary(result, err)
+
+
+def _write(path: Path, text: str, err: Console) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(err, f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _fmt(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _summary(result: EvalResult, console: Console) -> None:
+    latency = result.latency_s
+    console.print(
+        f"{result.backend} ({result.model_id}), {result.n_files} files: "
+        f"event F1 {_fmt(result.event_f1)}, ER {_fmt(result.error_rate)}, "
+        f"FA/h background {_fmt(result.false_alarms_per_hour, 2)}, "
+        f"speech {_fmt(result.speech_false_alarms_per_hour, 2)}, "
+        f"latency p95 {_fmt(latency.p95 if latency else None, 2)} s, "
+        f"clip accuracy {_fmt(result.clip_accuracy)}",
+        highlight=False,
+    )
+
+
+@eval_app.command()
+def compare(
+    results: Annotated[
+        list[Path], typer.Argument(help="result JSON files of `ouie eval`", show_default=False)
+    ],
+    report: Annotated[Path, typer.Option(help="HTML report to write")] = Path("eval-report.html"),
+    plots: Annotated[
+        Path | None, typer.Option(help="also write the plots as PNG files here")
+    ] = None,
+) -> None:
+    """Compare several `ouie eval` results (e.g. one per backend) in one HTML report."""
+    from pydantic import ValidationError
+    from rich.console import Console
+
+    from ouie.eval.report import write_report
+    from ouie.eval.result import EvalResult
+
+    err = Console(stderr=True)
+    loaded: list[EvalResult] = []
+    for path in results:
+        try:
+            loaded.append(EvalResult.model_validate_json(path.read_text(encoding="utf-8")))
+        except OSError as exc:
+            raise _fail(err, f"cannot read {path}: {exc.strerror or exc}") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+            raise _fail(
+                err, f"{path} is not an `ouie eval` result ({where}: {first['msg']})"
+            ) from exc
+    write_report(loaded, report, traces=[], plots_dir=plots)
+    err.print(f"wrote {report}", highlight=False)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add this role's commands to the root app."""
+    """Add ``ouie eval`` (and ``ouie eval compare``) to the root app."""
+    from ouie.privacy.cli import register_privacy  # `ouie eval privacy` (privacy pack)
+
+    register_privacy(eval_app)
+    app.add_typer(eval_app)
