@@ -195,6 +195,59 @@ def compare(
     err.print(f"wrote {report}", highlight=False)
 
 
+@eval_app.command()
+def tune(
+    data: Annotated[Path, typer.Option(help="dataset directory holding labels.csv")],
+    backend: Annotated[str, typer.Option(help="classifier backend")] = "compact",
+    held_out_fold: Annotated[
+        int, typer.Option(min=0, max=4, help="fold never read (keep it for `ouie eval --fold`)")
+    ] = 0,
+    out: Annotated[
+        Path | None, typer.Option(help="write the thresholds JSON here (default: print it)")
+    ] = None,
+) -> None:
+    """Choose per-label thresholds on the other folds; ship them as the backend's defaults."""
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from ouie.config.node import ClassifierSettings
+    from ouie.eval.dataset import N_FOLDS, DatasetError, load_dataset, select_folds
+    from ouie.eval.tune import tune as run_tune
+    from ouie.node.classifiers.base import ClassifierError
+    from ouie.node.classifiers.registry import create_classifier
+
+    err = Console(stderr=True)
+    try:
+        classifier = create_classifier(ClassifierSettings(backend=backend))
+        folds = [f for f in range(N_FOLDS) if f != held_out_fold]
+        total = len(select_folds(load_dataset(data), folds))
+    except (ClassifierError, DatasetError, RuntimeError) as exc:
+        raise _fail(err, str(exc)) from exc
+    with Progress(console=err, transient=True) as progress:
+        task = progress.add_task(f"scoring folds {folds}", total=total)
+        result, choices = run_tune(
+            data, classifier, held_out_fold, advance=lambda: progress.advance(task)
+        )
+    table = Table("label", "threshold", "clip F1 (tuning folds)", "positives", "negatives")
+    for choice in choices:
+        f1 = "default (too few clips)" if choice.f1 is None else f"{choice.f1:.3f}"
+        table.add_row(
+            choice.label.value,
+            f"{choice.threshold:.2f}",
+            f1,
+            str(choice.positives),
+            str(choice.negatives),
+        )
+    err.print(table)
+    text = result.model_dump_json(indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        err.print(f"wrote {out}", highlight=False)
+
+
 def register(app: typer.Typer, bench: typer.Typer) -> None:
     """Add ``ouie eval`` (and ``ouie eval compare``) to the root app."""
     from ouie.privacy.cli import register_privacy  # `ouie eval privacy` (privacy pack)

@@ -23,11 +23,14 @@ from ouie.node.events import Confirmation, EventStage, ScoreFrame
 from ouie.node.onset import FLOOR_DB, peak_level_dbfs, refine_onset
 from ouie.node.resample import StreamResampler
 from ouie.node.ring_buffer import RingBuffer
+from ouie.node.tuned import with_tuned_defaults
 from ouie.privacy.speech_guard import VAD_RATE, SpeechGuard
 
 FloatArray = npt.NDArray[np.float32]
 CLIP_LEVEL = 0.999
 ONSET_LOOKBACK_S = 0.1  # look a little before the triggering window for the rise
+GUARD_BEFORE_S = 0.5
+GUARD_AFTER_S = 0.6
 
 
 @dataclass(frozen=True)
@@ -67,38 +70,61 @@ class PipelineStats:
 AudioSpan = Callable[[int, int], FloatArray]
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A confirmed label waiting for enough audio after its onset for the speech guard."""
+
+    confirmation: Confirmation
+    onset_sample: int
+    guard_end_sample: int
+
+
 class _EventBuilder:
-    """Turns confirmations into events: onset, level, and the speech guard's decision."""
+    """Turns confirmations into events: onset, level, and the speech guard's decision.
+
+    The speech guard looks at ``GUARD_BEFORE_S`` before the onset to ``GUARD_AFTER_S``
+    after it (or to the end of the confirming window if later). Speech that has only just
+    started is otherwise too short for the VAD to recognise, and a scream-like word at the
+    start of a sentence would pass. Waiting for that audio costs at most ``GUARD_AFTER_S``
+    of latency, and usually nothing: the confirming window often already reaches that far.
+    """
 
     def __init__(self, sample_rate: int, guard: SpeechGuard, stats: PipelineStats) -> None:
         self.sample_rate = sample_rate
         self.guard = guard
         self.stats = stats
 
-    def build(
-        self, confirmation: Confirmation, audio_span: AudioSpan, emitted_at_s: float
-    ) -> DetectedEvent | None:
+    def pending(self, confirmation: Confirmation, audio_span: AudioSpan) -> _Pending:
         first, last = confirmation.first_frame, confirmation.confirm_frame
-        lookback = round(ONSET_LOOKBACK_S * self.sample_rate)
-        search_start = max(0, first.start_sample - lookback)
-        audio = audio_span(search_start, last.end_sample)
-        speech_audio = audio_span(first.start_sample, last.end_sample)
+        search_start = max(0, first.start_sample - round(ONSET_LOOKBACK_S * self.sample_rate))
+        audio = audio_span(search_start, first.end_sample)
+        onset = search_start + refine_onset(audio, self.sample_rate)
+        guard_end = max(last.end_sample, onset + round(GUARD_AFTER_S * self.sample_rate))
+        return _Pending(confirmation, onset, guard_end)
+
+    def build(
+        self, pending: _Pending, audio_span: AudioSpan, emitted_at_s: float
+    ) -> DetectedEvent | None:
+        confirmation = pending.confirmation
+        guard_start = max(0, pending.onset_sample - round(GUARD_BEFORE_S * self.sample_rate))
+        speech_audio = audio_span(guard_start, pending.guard_end_sample)
         if self.sample_rate != VAD_RATE:
             speech_audio = to_rate(speech_audio, self.sample_rate, VAD_RATE)
         decision = self.guard.decide(confirmation.label, confirmation.peak_score, speech_audio)
         if not decision.allowed:
             self.stats.speech_suppressions += 1
             return None
-        onset_sample = search_start + refine_onset(
-            audio[: first.end_sample - search_start], self.sample_rate
+        last = confirmation.confirm_frame
+        level_audio = audio_span(
+            pending.onset_sample, max(last.end_sample, pending.onset_sample + 1)
         )
         self.stats.events_emitted += 1
         return DetectedEvent(
             label=confirmation.label,
-            onset_s=onset_sample / self.sample_rate,
+            onset_s=pending.onset_sample / self.sample_rate,
             offset_s=last.end_sample / self.sample_rate,
             peak_score=round(confirmation.peak_score, 4),
-            level_dbfs=round(peak_level_dbfs(audio, self.sample_rate), 2),
+            level_dbfs=round(peak_level_dbfs(level_audio, self.sample_rate), 2),
             speech_present=decision.speech_present,
             emitted_at_s=emitted_at_s,
         )
@@ -139,16 +165,17 @@ class DetectionPipeline:
         self.window = classifier.window_samples
         self.hop = classifier.hop_samples
         self.stats = PipelineStats()
-        self.stage = EventStage(events, self.rate)
+        self.stage = EventStage(with_tuned_defaults(events, classifier.model_id), self.rate)
         self.resampler = StreamResampler(input_rate, self.rate)
         capacity = max(round(ring_buffer_s * self.rate), 2 * self.window)
         self.ring = RingBuffer(capacity)
         self.builder = _EventBuilder(self.rate, guard or SpeechGuard(privacy), self.stats)
         self._next_window = 0  # start sample (model rate) of the next window to score
+        self._pending: list[_Pending] = []
         self._finished = False
 
     def update_events(self, events: EventSettings) -> None:
-        self.stage.update_settings(events)
+        self.stage.update_settings(with_tuned_defaults(events, self.classifier.model_id))
 
     @property
     def stream_time_s(self) -> float:
@@ -172,7 +199,8 @@ class DetectionPipeline:
         self._finished = True
         total = self.ring.total
         for start in _tail_window_starts(total, self.window, self._next_window, self.hop):
-            events.extend(self._score([start], padded_total=total))
+            events.extend(self._score([start]))
+        events.extend(self._resolve(final=True))
         return events
 
     def _consume(self, resampled: FloatArray) -> list[DetectedEvent]:
@@ -181,23 +209,29 @@ class DetectionPipeline:
         while self._next_window + self.window <= self.ring.total:
             starts.append(self._next_window)
             self._next_window += self.hop
-        return self._score(starts, padded_total=self.ring.total) if starts else []
+        events = self._score(starts) if starts else []
+        events.extend(self._resolve(final=False))
+        return events
+
+    def _resolve(self, final: bool) -> list[DetectedEvent]:
+        """Build the pending events whose guard audio has arrived (all of them at the end)."""
+        ready = [p for p in self._pending if final or p.guard_end_sample <= self.ring.total]
+        self._pending = [p for p in self._pending if p not in ready]
+        built = (self.builder.build(p, self._span, self.stream_time_s) for p in ready)
+        return [event for event in built if event is not None]
 
     def _span(self, start: int, end: int) -> FloatArray:
         return self.ring.span(start, end)
 
-    def _score(self, starts: list[int], padded_total: int) -> list[DetectedEvent]:
+    def _score(self, starts: list[int]) -> list[DetectedEvent]:
         windows = np.stack([_padded(self._span(s, s + self.window), self.window) for s in starts])
         scores = self.classifier.scores(windows)
         self.stats.windows_scored += len(starts)
-        events: list[DetectedEvent] = []
         for start, row in zip(starts, scores, strict=True):
             frame = ScoreFrame(start, start + self.window, row)
             for confirmation in self.stage.push(frame):
-                event = self.builder.build(confirmation, self._span, self.stream_time_s)
-                if event is not None:
-                    events.append(event)
-        return events
+                self._pending.append(self.builder.pending(confirmation, self._span))
+        return []
 
 
 def _padded(audio: FloatArray, length: int) -> FloatArray:
@@ -264,7 +298,7 @@ def detect_offline(
     )
     rate = classifier.sample_rate
     stats = PipelineStats()
-    stage = EventStage(events, rate)
+    stage = EventStage(with_tuned_defaults(events, classifier.model_id), rate)
     builder = _EventBuilder(rate, guard or SpeechGuard(privacy), stats)
     times, scores = score_timeline(signal, rate, classifier)
 
@@ -276,8 +310,10 @@ def detect_offline(
         start = round(float(start_s) * rate)
         frame = ScoreFrame(start, start + classifier.window_samples, row)
         for confirmation in stage.push(frame):
-            emitted = min(frame.end_sample, signal.size) / rate
-            event = builder.build(confirmation, span, emitted)
+            pending = builder.pending(confirmation, span)
+            # Emitted once the guard's audio exists: at the end of the recording at the latest.
+            emitted = min(pending.guard_end_sample, signal.size) / rate
+            event = builder.build(pending, span, emitted)
             if event is not None:
                 found.append(event)
     return found

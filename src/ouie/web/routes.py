@@ -1,0 +1,683 @@
+"""The operator console (``/console``) and the public transparency page (``/public``).
+
+Pages are rendered on the server (Jinja2) from the hub's database; small plain JavaScript
+modules add the live parts. Every state change the console makes — acknowledging, feedback,
+thresholds, users — is a call to the hub's own API (``/api/v1``) with the session cookie and
+the ``X-CSRF-Token`` header, so the console can do nothing an API client could not, and the
+same permission table and audit log apply. Console pages check the same permissions as the
+API routes behind them; a visitor without a session is sent to the login page, a user
+without the permission gets a 403 page. Reads of incident data are audited like the API's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.routing import Match
+
+from ouie.core.labels import EVENT_LABELS
+from ouie.core.timebase import utc_now
+from ouie.hub import audit, auth
+from ouie.hub.api import ACCESS_KEY, CSRF_HEADER, SESSION_COOKIE
+from ouie.hub.auth import Perm, Principal
+from ouie.hub.db import Incident, Sensor, User, UserSession
+from ouie.hub.incidents import STATES
+from ouie.hub.registry import hash_token
+from ouie.hub.service import Hub
+from ouie.web import data, plots
+from ouie.web.geo import SitePlan, load_plan
+from ouie.web.i18n import LANGS, Lang, js_strings, pick_lang, translator
+from ouie.web.settings import WebSettings, web_settings
+
+HERE = Path(__file__).parent
+LANG_COOKIE = "ouie_lang"
+STATIC_PREFIX = "/console/static"
+
+#: Routes the console serves without login (the hub's route-walking test adds them to its
+#: allowlist of public routes).
+PUBLIC_PATHS = frozenset({"/", "/login", "/lang/{code}", "/public", "/public/map.json"})
+
+#: Menu entries: (key, path, permission that shows it).
+MENU: tuple[tuple[str, str, Perm], ...] = (
+    ("nav.map", "/console/", Perm.INCIDENTS_READ),
+    ("nav.incidents", "/console/incidents", Perm.INCIDENTS_READ),
+    ("nav.sensors", "/console/sensors", Perm.SENSORS_READ),
+    ("nav.stats", "/console/stats", Perm.STATS_READ),
+    ("nav.audit", "/console/audit", Perm.AUDIT_READ),
+    ("nav.admin", "/console/admin", Perm.USERS_ADMIN),
+)
+
+#: API routes the verification actions (issue 8) are expected at; the incident page shows a
+#: button only when the hub has the route.
+VERIFY_ROUTES = {
+    "camera_cue": "/api/v1/incidents/{incident_id}/camera-cue",
+    "drone_plan": "/api/v1/incidents/{incident_id}/drone-missions",
+    "drone_approve": "/api/v1/drone-missions/{mission_id}/approve",
+    "drone_abort": "/api/v1/drone-missions/{mission_id}/abort",
+}
+
+
+class Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class Unauthenticated(Exception):
+    """No session and not a browser navigation: answer 401 like the API."""
+
+
+class Forbidden(Exception):
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+
+@dataclass
+class Page:
+    """Per-request page context: who, which language, and the helpers templates use."""
+
+    request: Request
+    principal: Principal | None
+    lang: Lang
+    expires_at: datetime | None
+
+    @property
+    def t(self) -> Callable[..., str]:
+        return translator(self.lang)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only same-site paths are followed after login or a language switch."""
+    if not value or not value.startswith("/") or value.startswith("//"):
+        return "/console/"
+    parsed = urlparse(value)
+    if parsed.scheme or parsed.netloc:
+        return "/console/"
+    return value
+
+
+def _parse_date(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _fmt_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat = math.radians((a[0] + b[0]) / 2)
+    dy = (a[0] - b[0]) * 111_320.0
+    dx = (a[1] - b[1]) * 111_320.0 * math.cos(lat)
+    return math.hypot(dx, dy)
+
+
+class WebApp:
+    """Routes of the console and the public page for one hub."""
+
+    def __init__(self, app: FastAPI, hub: Hub, settings: WebSettings) -> None:
+        self.app = app
+        self.hub = hub
+        self.settings = settings
+        compliance = getattr(hub.settings, "compliance", None)
+        if compliance is None:
+            try:
+                from ouie.privacy.compliance_settings import ComplianceSettings
+
+                compliance = ComplianceSettings()
+            except ImportError:  # pragma: no cover - the privacy pack ships with ouie
+                compliance = None
+        self.compliance = compliance
+        self.plan: SitePlan = load_plan(settings.site, getattr(compliance, "zone", None))
+        self.templates = Jinja2Templates(directory=str(HERE / "templates"))
+        env = self.templates.env
+        env.globals["labels"] = [label.value for label in EVENT_LABELS]
+        env.globals["states"] = list(STATES)
+        env.globals["colours"] = plots.LABEL_COLOURS
+        env.globals["static"] = STATIC_PREFIX
+        env.filters["duration"] = _fmt_duration
+        env.filters["tojson_attr"] = lambda v: Markup(json.dumps(v, ensure_ascii=False))
+        self.router = APIRouter(include_in_schema=False)
+        self._register()
+
+    # -- plumbing ------------------------------------------------------------------------
+    def _session_info(self, request: Request) -> tuple[Principal | None, datetime | None]:
+        """Who is asking: a bearer API token (like the API) or the console's session cookie;
+        with the session's expiry time for the latter."""
+        header = request.headers.get("authorization", "")
+        bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
+        now = utc_now()
+        with self.hub.sessions() as session, session.begin():
+            if bearer:
+                return auth.principal_from_token(session, bearer, now), None
+            token = request.cookies.get(SESSION_COOKIE)
+            if not token:
+                return None, None
+            found = auth.principal_from_session(session, token, now)
+            if found is None:
+                return None, None
+            expires = session.execute(
+                select(UserSession.expires_at).where(UserSession.token_hash == hash_token(token))
+            ).scalar_one_or_none()
+        return found, expires
+
+    def _lang(self, request: Request) -> Lang:
+        return pick_lang(
+            request.cookies.get(LANG_COOKIE),
+            request.headers.get("accept-language"),
+            self.settings.default_lang,
+        )
+
+    def page(self, request: Request, perm: Perm | None) -> Page:
+        """The page context; raises ``Redirect`` to log in or ``Forbidden``."""
+        who, expires = self._session_info(request)
+        lang = self._lang(request)
+        if perm is not None:
+            if who is None:
+                if "text/html" not in request.headers.get("accept", ""):
+                    raise Unauthenticated()
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                raise Redirect(f"/login?next={quote(target, safe='')}")
+            if not who.can(perm):
+                raise Forbidden(Page(request, who, lang, expires))
+        return Page(request, who, lang, expires)
+
+    def render(
+        self, page: Page, template: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        who = page.principal
+        menu = [
+            {
+                "key": key,
+                "path": path,
+                "active": page.request.url.path == path
+                or (path != "/console/" and page.request.url.path.startswith(path)),
+            }
+            for key, path, perm in MENU
+            if who is not None and who.can(perm)
+        ]
+        ctx: dict[str, Any] = {
+            "t": page.t,
+            "lang": page.lang,
+            "langs": LANGS,
+            "who": who,
+            "can": (lambda p: who is not None and who.can(Perm(p))),
+            "menu": menu,
+            "csrf": who.csrf_token if who else "",
+            "csrf_header": CSRF_HEADER,
+            "expires_at": page.expires_at.isoformat() if page.expires_at else "",
+            "warn_s": self.settings.session_warning_s,
+            "js_strings": js_strings(page.lang),
+            "path": page.request.url.path
+            + (f"?{page.request.url.query}" if page.request.url.query else ""),
+            "high_priority": [label.value for label in self.settings.high_priority],
+            **context,
+        }
+        return self.templates.TemplateResponse(
+            page.request,
+            template,
+            ctx,
+            status_code=status_code,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    def _audit_read(self, session: Session, who: Principal, action: str, object_id: str) -> None:
+        audit.record(
+            session,
+            audit.AuditEvent(who.username, action, "incident", object_id, {"via": "console"}),
+        )
+        self.hub.metrics.audit_entries.inc()
+
+    def _has_route(self, path: str, method: str = "POST") -> bool:
+        """Whether the app answers ``method path`` (routes added directly or by a router)."""
+        concrete = re.sub(r"\{[^}]+\}", "x", path)
+        scope = {"type": "http", "path": concrete, "method": method, "root_path": ""}
+        for route in self.app.routes:
+            match, _ = route.matches(scope)
+            if match == Match.FULL:
+                return True
+        return False
+
+    # -- routes ------------------------------------------------------------------------
+    def _register(self) -> None:
+        r = self.router
+
+        def guarded(perm: Perm | None) -> Callable[[Any], Any]:
+            """Run a page handler; turn Redirect/Forbidden into responses."""
+
+            def wrap(fn: Callable[..., Response]) -> Callable[..., Response]:
+                def handler(request: Request) -> Response:
+                    try:
+                        page = self.page(request, perm)
+                        return fn(page)
+                    except Redirect as exc:
+                        return RedirectResponse(exc.url, status_code=303)
+                    except Unauthenticated:
+                        return JSONResponse(
+                            {"detail": "authentication required"},
+                            401,
+                            {"WWW-Authenticate": "Bearer"},
+                        )
+                    except Forbidden as exc:
+                        return self.render(
+                            exc.page, "error.html", status_code=403, message_key="error.forbidden"
+                        )
+
+                handler.__name__ = fn.__name__
+                return handler
+
+            return wrap
+
+        def add(path: str, perm: Perm | None, fn: Callable[[Page], Response]) -> None:
+            r.add_api_route(
+                path,
+                guarded(perm)(fn),
+                methods=["GET"],
+                openapi_extra={ACCESS_KEY: str(perm) if perm else "public"},
+                response_class=HTMLResponse,
+            )
+
+        @r.get("/", openapi_extra={ACCESS_KEY: "public"})
+        def root() -> RedirectResponse:
+            return RedirectResponse("/console/", status_code=303)
+
+        @r.get(
+            "/login",
+            response_class=HTMLResponse,
+            response_model=None,
+            openapi_extra={ACCESS_KEY: "public"},
+        )
+        def login(request: Request, next: str = "/console/", out: int = 0) -> Response:
+            page = self.page(request, None)
+            if page.principal is not None and page.expires_at is not None:
+                return RedirectResponse(_safe_next(next), status_code=303)
+            return self.render(page, "login.html", next=_safe_next(next), logged_out=bool(out))
+
+        @r.get("/lang/{code}", openapi_extra={ACCESS_KEY: "public"})
+        def set_lang(code: str, next: str = "/console/") -> RedirectResponse:
+            response = RedirectResponse(_safe_next(next), status_code=303)
+            if code in LANGS:
+                response.set_cookie(
+                    LANG_COOKIE, code, max_age=365 * 86400, samesite="lax", path="/"
+                )
+            return response
+
+        add("/console/", Perm.INCIDENTS_READ, self.map_page)
+        add("/console/incidents", Perm.INCIDENTS_READ, self.incidents_page)
+        add("/console/incidents/{incident_id}", Perm.INCIDENTS_READ, self.incident_page)
+        add("/console/sensors", Perm.SENSORS_READ, self.sensors_page)
+        add("/console/sensors/{site}/{sensor_id}", Perm.SENSORS_READ, self.sensor_page)
+        add("/console/stats", Perm.STATS_READ, self.stats_page)
+        add("/console/audit", Perm.AUDIT_READ, self.audit_page)
+        add("/console/admin", Perm.USERS_ADMIN, self.admin_page)
+        if self.settings.public_page:
+            add("/public", None, self.public_page)
+
+        def add_json(path: str, perm: Perm | None, fn: Callable[[Page], Any]) -> None:
+            def handler(request: Request) -> Response:
+                who, _ = self._session_info(request)
+                if perm is not None:
+                    if who is None:
+                        return JSONResponse(
+                            {"detail": "authentication required"},
+                            401,
+                            {"WWW-Authenticate": "Bearer"},
+                        )
+                    if not who.can(perm):
+                        return JSONResponse({"detail": f"role {who.role} lacks {perm}"}, 403)
+                page = Page(request, who, self._lang(request), None)
+                return JSONResponse(fn(page), headers={"Cache-Control": "no-store"})
+
+            handler.__name__ = fn.__name__
+            r.add_api_route(
+                path,
+                handler,
+                methods=["GET"],
+                openapi_extra={ACCESS_KEY: str(perm) if perm else "public"},
+            )
+
+        add_json("/console/map.json", Perm.INCIDENTS_READ, self.map_data)
+        add_json("/console/sensors.json", Perm.SENSORS_READ, self.sensors_data)
+        add_json(
+            "/console/sensors/{site}/{sensor_id}/live.json", Perm.SENSORS_READ, self.sensor_live
+        )
+        if self.settings.public_page:
+            add_json("/public/map.json", None, self.public_map_data)
+
+    # -- pages ---------------------------------------------------------------------------
+    def _plan_json(self, public: bool = False) -> dict[str, Any]:
+        plan = self.plan
+        out: dict[str, Any] = {
+            "name": plan.name,
+            "features": plan.features,
+            "zones": [{"name": z.name, "polygon": list(z.polygon)} for z in plan.zones],
+            "origin": plan.origin,
+            "tile_url": self.settings.tile_url,
+            "tile_attribution": self.settings.tile_attribution,
+        }
+        if not public:
+            out["cameras"] = [
+                {"id": c.id, "lat": c.lat, "lon": c.lon, **c.detail} for c in plan.cameras
+            ]
+            out["docks"] = [{"id": d.id, "lat": d.lat, "lon": d.lon} for d in plan.docks]
+        return out
+
+    def map_data(self, page: Page) -> dict[str, Any]:
+        assert page.principal is not None
+        now = utc_now()
+        with self.hub.sessions() as session, session.begin():
+            sensors = data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
+            incidents = data.open_incidents(session, self.plan)
+            self._audit_read(session, page.principal, "incident.list", "*")
+        return {"plan": self._plan_json(), "sensors": sensors, "incidents": incidents}
+
+    def sensors_data(self, page: Page) -> dict[str, Any]:
+        with self.hub.sessions() as session:
+            return {
+                "sensors": data.sensors(session, utc_now(), self.hub.settings.ingest.stale_after_s)
+            }
+
+    def map_page(self, page: Page) -> Response:
+        return self.render(page, "map.html")
+
+    def incidents_page(self, page: Page) -> Response:
+        q = page.request.query_params
+        label = q.get("label", "")
+        state = q.get("state", "")
+        flt = data.IncidentFilter(
+            label=label if label in {lbl.value for lbl in EVENT_LABELS} else "",
+            state=state if state in {*STATES, "open"} else "",
+            since=_parse_date(q.get("since")),
+            until=_parse_date(q.get("until")),
+            zone=q.get("zone", "")[:200],
+        )
+        assert page.principal is not None
+        with self.hub.sessions() as session, session.begin():
+            rows = data.incident_list(session, flt, self.plan)
+            sites = sorted({s for s in session.execute(select(Sensor.site)).scalars()})
+            self._audit_read(session, page.principal, "incident.list", "*")
+        return self.render(
+            page,
+            "incidents.html",
+            incidents=rows,
+            flt=flt.as_params(),
+            zones=self.plan.zone_names(sites),
+        )
+
+    def incident_page(self, page: Page) -> Response:
+        incident_id = str(page.request.path_params["incident_id"])[:64]
+        assert page.principal is not None
+        with self.hub.sessions() as session, session.begin():
+            if session.get(Incident, incident_id) is None:
+                return self.render(page, "error.html", 404, message_key="error.not_found")
+            # the read is audited first, so the trail on the page includes this very read
+            self._audit_read(session, page.principal, "incident.read", incident_id)
+            detail = data.incident_detail(session, incident_id, self.plan)
+            assert detail is not None
+        position = (float(detail["lat"]), float(detail["lon"]))
+        cameras: list[dict[str, Any]] = [
+            {
+                "id": c.id,
+                "distance_m": _distance_m(position, (c.lat, c.lon)),
+                "range_m": float(c.detail.get("range_m", 0.0)),
+            }
+            for c in self.plan.cameras
+        ]
+        cameras.sort(key=lambda c: float(c["distance_m"]))
+        verify = {
+            name: path.replace("{incident_id}", incident_id)
+            for name, path in VERIFY_ROUTES.items()
+            if self._has_route(path)
+        }
+        return self.render(
+            page,
+            "incident.html",
+            incident=detail,
+            cameras=cameras,
+            verify=verify,
+            plan=self._plan_json(),
+        )
+
+    def sensors_page(self, page: Page) -> Response:
+        with self.hub.sessions() as session:
+            rows = data.sensors(session, utc_now(), self.hub.settings.ingest.stale_after_s)
+        return self.render(page, "sensors.html", sensors=rows)
+
+    def sensor_page(self, page: Page) -> Response:
+        site = str(page.request.path_params["site"])[:64]
+        sensor_id = str(page.request.path_params["sensor_id"])[:64]
+        with self.hub.sessions() as session:
+            detail = data.sensor_detail(
+                session, site, sensor_id, utc_now(), self.hub.settings.ingest.stale_after_s
+            )
+        if detail is None:
+            return self.render(page, "error.html", 404, message_key="error.not_found")
+        sparks = {
+            label: plots.sparkline(
+                [v for _, v in series],
+                colour=plots.LABEL_COLOURS.get(label, "#1f5fa8"),
+                title=page.t(f"label.{label}"),
+            )
+            for label, series in detail["scores"].items()
+        }
+        return self.render(page, "sensor.html", sensor=detail, sparks=sparks)
+
+    def sensor_live(self, page: Page) -> dict[str, Any]:
+        site = str(page.request.path_params["site"])[:64]
+        sensor_id = str(page.request.path_params["sensor_id"])[:64]
+        with self.hub.sessions() as session:
+            detail = data.sensor_detail(
+                session, site, sensor_id, utc_now(), self.hub.settings.ingest.stale_after_s
+            )
+        if detail is None:
+            return {"error": "not found"}
+        detail.pop("recent", None)
+        return detail
+
+    def stats_page(self, page: Page) -> Response:
+        try:
+            days = max(1, min(int(page.request.query_params.get("days", "14")), 365))
+        except ValueError:
+            days = 14
+        now = utc_now()
+        t = page.t
+        with self.hub.sessions() as session:
+            categories, series = data.daily_series(session, days, now)
+            from ouie.hub.incidents import precision_stats
+
+            precision = precision_stats(session, now - timedelta(days=days))
+            durations = data.response_durations(session, now - timedelta(days=days))
+        names = {label: t(f"label.{label}") for label in series}
+        per_day = plots.stacked_bars(categories, series, names, t("stats.per_day"))
+        label_rows = [
+            (names.get(k, k), v["precision"], v["true_alarm"] + v["false_alarm"] + v["unsure"])
+            for k, v in precision["per_label"].items()
+        ]
+        label_colours = {
+            names.get(k, k): plots.LABEL_COLOURS.get(k, "#1f5fa8") for k in precision["per_label"]
+        }
+        sensor_rows = [
+            (k.split("/", 1)[-1], v["precision"], v["true_alarm"] + v["false_alarm"] + v["unsure"])
+            for k, v in precision["per_sensor"].items()
+        ]
+        by_label = plots.precision_bars(label_rows, t("stats.precision_label"), label_colours)
+        by_sensor = plots.precision_bars(sensor_rows, t("stats.precision_sensor"))
+        response = plots.response_histogram(
+            {t("stats.to_ack"): durations["ack"], t("stats.to_close"): durations["end"]},
+            t("stats.response"),
+        )
+        summary = {
+            "ack_median": data.quantile(durations["ack"], 0.5),
+            "ack_p90": data.quantile(durations["ack"], 0.9),
+            "end_median": data.quantile(durations["end"], 0.5),
+            "end_p90": data.quantile(durations["end"], 0.9),
+            "ack_n": len(durations["ack"]),
+            "end_n": len(durations["end"]),
+        }
+        return self.render(
+            page,
+            "stats.html",
+            days=days,
+            per_day=per_day,
+            by_label=by_label,
+            by_sensor=by_sensor,
+            response=response,
+            summary=summary,
+            total=sum(sum(v) for v in series.values()),
+            precision=precision,
+        )
+
+    def audit_page(self, page: Page) -> Response:
+        action = re.sub(r"[^a-z_.]", "", page.request.query_params.get("action", ""))[:40]
+        assert page.principal is not None
+        with self.hub.sessions() as session, session.begin():
+            entries = data.recent_audit(session, 300, action)
+            audit.record(
+                session,
+                audit.AuditEvent(
+                    page.principal.username,
+                    "audit.read",
+                    "audit",
+                    "console",
+                    {"count": len(entries)},
+                ),
+            )
+        result = self.hub.audit_verify()
+        return self.render(page, "audit.html", entries=entries, verify=result, action=action)
+
+    def admin_page(self, page: Page) -> Response:
+        now = utc_now()
+        with self.hub.sessions() as session:
+            users = [
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "active": u.active,
+                    "created_at": u.created_at.isoformat(),
+                }
+                for u in session.execute(select(User).order_by(User.username)).scalars()
+            ]
+            sensors = data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
+        retention = self.hub.settings.retention
+        return self.render(
+            page,
+            "admin.html",
+            users=users,
+            roles=[role.value for role in auth.Role],
+            sensors=sensors,
+            cameras=self.plan.cameras,
+            docks=self.plan.docks,
+            retention={"days": retention.days, "per_site": retention.per_site},
+        )
+
+    # -- public --------------------------------------------------------------------------
+    def _public_context(self) -> dict[str, Any]:
+        now = utc_now()
+        compliance = self.compliance
+        with self.hub.sessions() as session:
+            sensors = [
+                {"id": s["id"], "lat": s["lat"], "lon": s["lon"], "mounting": s["mounting"]}
+                for s in data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
+            ]
+            weeks, series = data.weekly_counts(session, 8, now)
+        zone_name = (
+            getattr(getattr(compliance, "zone", None), "name", None)
+            or self.plan.name
+            or ", ".join(sorted({s.site for s in self.hub.registry.all()}))
+            or "—"
+        )
+        return {
+            "sensors": sensors,
+            "weeks": weeks,
+            "series": series,
+            "zone_name": zone_name,
+            "generated_at": now.isoformat(),
+        }
+
+    def public_page(self, page: Page) -> Response:
+        ctx = self._public_context()
+        compliance = self.compliance
+        retention = self.hub.settings.retention
+        days = max([retention.days, *retention.per_site.values()])
+        t = page.t
+        names = {label: t(f"label.{label}") for label in ctx["series"]}
+        chart = plots.stacked_bars(
+            ctx["weeks"], ctx["series"], names, t("public.counts"), width=1000, height=240
+        )
+        dpia = _dpia_summary(compliance, page.lang)
+        hours = list(getattr(getattr(compliance, "zone", None), "hours", []) or [])
+        return self.render(
+            page,
+            "public.html",
+            public=ctx,
+            chart=chart,
+            compliance=compliance,
+            retention_days=days,
+            dpia=dpia,
+            hours=hours,
+        )
+
+    def public_map_data(self, page: Page) -> dict[str, Any]:
+        ctx = self._public_context()
+        return {"plan": self._plan_json(public=True), "sensors": ctx["sensors"]}
+
+
+def _dpia_summary(compliance: Any, lang: Lang) -> list[str]:
+    """The DPIA's headline points for the public: zone and hours (measured with the privacy
+    pack's ``zone_metrics``), who may see incidents, and the main risks with their measures."""
+    t = translator(lang)
+    lines: list[str] = []
+    zone = getattr(compliance, "zone", None)
+    if zone is not None:
+        from ouie.privacy.dpia import zone_metrics
+
+        metrics = zone_metrics(zone)
+        lines.append(
+            t(
+                "dpia.zone",
+                name=zone.name,
+                area=f"{metrics['area_m2'] / 10_000:.1f}",
+                hours=f"{zone.hours_per_day():g}",
+            )
+        )
+    lines += [t(f"dpia.{key}") for key in ("access", "speech", "creep", "breach", "retention")]
+    return lines
+
+
+def mount(app: FastAPI, hub: Hub) -> bool:
+    if getattr(app.state, "web", None) is not None:
+        return True  # already mounted (create_app mounts it; callers may ask again)
+    settings = web_settings(hub.settings)
+    if not settings.enabled:
+        return False
+    web = WebApp(app, hub, settings)
+    # added to the app's own route list (not an included router), so tests that walk
+    # ``app.routes`` check the console's access rules like the API's
+    app.router.routes.extend(web.router.routes)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=str(HERE / "static")), name="web-static")
+    app.state.web = web
+    return True

@@ -1,0 +1,28 @@
+/* Administration: users and roles (PATCH/POST /api/v1/users), retention run. */
+"use strict";
+(function () {
+  const { t, api, toast, failure } = window.ouie;
+  document.querySelectorAll("tr[data-user]").forEach((row) => {
+    row.querySelector(".user-save").addEventListener("click", async () => {
+      const result = await api("PATCH", "/api/v1/users/" + encodeURIComponent(row.dataset.user), {
+        role: row.querySelector(".user-role").value,
+        active: row.querySelector(".user-active").checked,
+      });
+      toast(result.ok ? t("common.saved") : failure(result), result.ok ? "" : "error");
+    });
+  });
+  const add = document.getElementById("add-user");
+  add.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = await api("POST", "/api/v1/users", {
+      username: add.username.value.trim(), password: add.password.value, role: add.role.value,
+    });
+    if (result.ok) { toast(t("common.saved")); location.reload(); }
+    else toast(failure(result), "error");
+  });
+  const retention = document.getElementById("run-retention");
+  retention.addEventListener("click", async () => {
+    const result = await api("POST", "/api/v1/admin/retention");
+    toast(result.ok ? t("action.done") + " " + JSON.stringify(result.data.sites) : failure(result), result.ok ? "" : "error");
+  });
+})();

@@ -1,0 +1,234 @@
+"""Console and public pages through the hub's app (no browser): access, content, audit."""
+
+from __future__ import annotations
+
+import re
+import time
+from xml.etree import ElementTree
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from ouie.core.labels import EventLabel
+from ouie.hub.db import AuditEntry, Incident
+from ouie.web import mount_web, plots
+from ouie.web.geo import point_in_polygon
+from ouie.web.routes import PUBLIC_PATHS
+from tests.web.hubenv import PASSWORD, HubEnv
+
+HTML = {"accept": "text/html"}
+PAGES = {
+    "/console/": "viewer",
+    "/console/incidents": "viewer",
+    "/console/sensors": "viewer",
+    "/console/sensors/saint-etienne/se-01-place-so": "viewer",
+    "/console/stats": "viewer",
+    "/console/audit": "auditor",
+    "/console/admin": "admin",
+}
+
+
+def login(client: TestClient, username: str) -> str:
+    response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return str(response.json()["csrf_token"])
+
+
+def wait_incident(env: HubEnv, label: str, timeout_s: float = 5.0) -> Incident:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with env.hub.sessions() as session:
+            row = session.execute(select(Incident).where(Incident.label == label)).scalars().first()
+            if row is not None:
+                return row
+        time.sleep(0.05)
+    raise AssertionError(f"no {label} incident")
+
+
+def test_pages_need_login_and_browsers_are_sent_to_it(web: tuple[HubEnv, TestClient]) -> None:
+    _, client = web
+    for path in PAGES:
+        browser = client.get(path, headers=HTML, follow_redirects=False)
+        assert browser.status_code == 303, path
+        assert browser.headers["location"].startswith("/login?next=")
+        assert client.get(path, follow_redirects=False).status_code == 401, path
+    assert client.get("/console/map.json").status_code == 401
+    assert client.get("/login", headers=HTML).status_code == 200
+    assert client.get("/public", headers=HTML).status_code == 200
+
+
+def test_each_role_sees_its_pages_and_menu(web: tuple[HubEnv, TestClient]) -> None:
+    _, client = web
+    ranks = {"viewer": 0, "operator": 0, "supervisor": 0, "auditor": 1, "admin": 2}
+    for role in ("viewer", "operator", "supervisor", "auditor", "admin"):
+        client.cookies.clear()
+        login(client, role)
+        for path, needed in PAGES.items():
+            response = client.get(path, headers=HTML, follow_redirects=False)
+            allowed = needed == "viewer" or role == needed or role == "admin"
+            assert response.status_code == (200 if allowed else 403), (role, path)
+        menu = client.get("/console/", headers=HTML).text
+        assert ('href="/console/admin"' in menu) == (role == "admin")
+        assert ('href="/console/audit"' in menu) == (ranks[role] >= 1)
+
+
+def test_public_paths_are_the_only_unauthenticated_console_routes(
+    web: tuple[HubEnv, TestClient],
+) -> None:
+    _, client = web
+    for path in PUBLIC_PATHS:
+        concrete = path.replace("{code}", "en")
+        assert client.get(concrete, headers=HTML, follow_redirects=False).status_code in (200, 303)
+
+
+def test_incident_page_shows_timeline_and_audits_the_read(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    env.send_status()
+    heard = env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705)
+    incident = wait_incident(env, "gunshot")
+    login(client, "operator")
+    page = client.get(f"/console/incidents/{incident.id}", headers=HTML)
+    assert page.status_code == 200
+    for sensor_id in heard:
+        assert sensor_id in page.text
+    assert "dBFS" in page.text  # levels (and never any audio)
+    assert 'data-to="acknowledged"' in page.text
+    with env.hub.sessions() as session:
+        reads = (
+            session.execute(
+                select(AuditEntry).where(
+                    AuditEntry.action == "incident.read", AuditEntry.object_id == incident.id
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert [r.actor for r in reads] == ["operator"]
+    assert "incident.read" in page.text  # the trail on the page includes this read
+    assert client.get("/console/incidents/nope", headers=HTML).status_code == 404
+
+
+def test_viewer_gets_no_action_buttons(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    env.sound(EventLabel.SCREAM, 45.44005, 4.38705)
+    incident = wait_incident(env, "scream")
+    login(client, "viewer")
+    page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    assert 'data-to="acknowledged"' not in page
+    assert 'id="feedback-form"' not in page
+
+
+def test_incident_filters(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705)
+    env.sound(EventLabel.SIREN, 45.4408, 4.3870)
+    wait_incident(env, "gunshot")
+    wait_incident(env, "siren")
+    login(client, "viewer")
+    rows = client.get("/console/incidents?label=siren", headers=HTML).text
+    assert rows.count("data-incident=") == 1
+    assert (
+        client.get("/console/incidents?state=closed", headers=HTML).text.count("data-incident=")
+        == 0
+    )
+    assert (
+        client.get("/console/incidents?zone=saint-etienne", headers=HTML).text.count(
+            "data-incident="
+        )
+        == 2
+    )
+    old = client.get("/console/incidents?since=2000-01-01&until=2000-01-02", headers=HTML)
+    assert old.text.count("data-incident=") == 0
+
+
+def test_map_data_has_plan_sensors_and_open_incidents(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705)
+    wait_incident(env, "gunshot")
+    login(client, "viewer")
+    data = client.get("/console/map.json").json()
+    kinds = {f["properties"]["kind"] for f in data["plan"]["features"]["features"]}
+    assert {"street", "building", "square"} <= kinds
+    assert len(data["sensors"]) == 16
+    assert data["plan"]["cameras"] and data["plan"]["docks"]
+    (incident,) = data["incidents"]
+    assert incident["label"] == "gunshot" and incident["ellipse_major_m"] is not None
+
+
+def test_public_page_shows_sensors_never_incident_positions(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705)
+    incident = wait_incident(env, "gunshot")
+    page = client.get("/public", headers=HTML).text
+    data = client.get("/public/map.json").json()
+    assert len(data["sensors"]) == 16
+    assert "incidents" not in data and "cameras" not in data["plan"]
+    assert f"{incident.lat:.4f}" not in page and incident.id not in page
+    assert f"{incident.lat:.4f}" not in str(data)
+    assert re.search(r'data-testid="public-counts"', page)
+    assert "30" in page  # retention days
+    assert ">1<" in page  # this week's gunshot is counted
+
+
+def test_language_switch_and_french_default(web: tuple[HubEnv, TestClient]) -> None:
+    _, client = web
+    french = client.get("/login", headers={**HTML, "accept-language": "fr-FR"}).text
+    assert "Identifiant" in french
+    english = client.get("/login", headers={**HTML, "accept-language": "en-GB"}).text
+    assert "User name" in english
+    switched = client.get("/lang/fr?next=/login", follow_redirects=False)
+    assert switched.status_code == 303 and switched.headers["location"] == "/login"
+    assert "Identifiant" in client.get("/login", headers={**HTML, "accept-language": "en"}).text
+    evil = client.get("/lang/en?next=//evil.example/x", follow_redirects=False)
+    assert evil.headers["location"] == "/console/"
+
+
+def test_plots_are_well_formed_svg() -> None:
+    days = ["2026-01-01", "2026-01-02", "2026-01-03"]
+    series = {"gunshot": [1, 0, 3], "siren": [0, 2, 1]}
+    svgs = [
+        plots.stacked_bars(days, series, {"gunshot": "Gunshot", "siren": "Siren <&>"}, "t"),
+        plots.precision_bars([("a", 0.5, 4), ("b", None, 0)], "p"),
+        plots.response_histogram({"ack": [5.0, 70.0, 4000.0], "end": []}, "r"),
+        plots.sparkline([0.1, 0.9, 0.5], title="s"),
+        plots.sparkline([], title="empty"),
+    ]
+    for svg in svgs:
+        root = ElementTree.fromstring(str(svg))
+        assert root.tag.endswith("svg")
+    assert "Siren &lt;&amp;&gt;" in str(svgs[0])
+
+
+def test_point_in_polygon() -> None:
+    square = [(0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0)]
+    assert point_in_polygon(0.5, 0.5, square)
+    assert not point_in_polygon(1.5, 0.5, square)
+
+
+def test_verification_buttons_follow_the_hubs_routes(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705)
+    incident = wait_incident(env, "gunshot")
+    login(client, "operator")
+    page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    assert "cam-place-ne" in page and "data-verify=" not in page  # cameras ranked, no route
+
+    app = client.app
+    assert isinstance(app, FastAPI)
+
+    @app.post("/api/v1/incidents/{incident_id}/camera-cue")
+    def cue(incident_id: str) -> dict[str, str]:  # stands in for the verification routes
+        return {"incident_id": incident_id}
+
+    page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    assert f'data-verify="/api/v1/incidents/{incident.id}/camera-cue"' in page
+
+
+def test_mounting_twice_is_harmless(web: tuple[HubEnv, TestClient]) -> None:
+    env, client = web
+    app = client.app
+    assert isinstance(app, FastAPI)
+    before = len(app.routes)
+    assert mount_web(app, env.hub)
+    assert len(app.routes) == before
