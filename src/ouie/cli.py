@@ -25,6 +25,9 @@ ROLE_COMMAND_MODULES = (
     "ouie.models.cli",
     "ouie.eval.cli",
     "ouie.hub.cli",
+    "ouie.privacy.cli",
+    "ouie.sim.cli",
+    "ouie.verify.cli",
 )
 
 

@@ -1,0 +1,222 @@
+"""Users, roles, permissions, sessions and tokens.
+
+Passwords are argon2id hashes (argon2-cffi). Console users get a session cookie (random
+token, stored hashed) plus a CSRF token that every state-changing request made with the
+cookie must echo in ``X-CSRF-Token``. Integrations use bearer API tokens (stored hashed; no
+CSRF since browsers never send them by themselves). Sensors posting over HTTP use their own
+per-sensor bearer tokens, which grant nothing else.
+
+The permission table below is the single source of truth; the API declares one permission
+per route and a test walks the app's route list to check every role against it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ouie.hub.db import ApiToken, User, UserSession
+from ouie.hub.registry import hash_token, new_token
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    SUPERVISOR = "supervisor"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class Perm(StrEnum):
+    INCIDENTS_READ = "incidents:read"
+    INCIDENTS_ACT = "incidents:act"
+    FEEDBACK_WRITE = "feedback:write"
+    SENSORS_READ = "sensors:read"
+    SENSORS_CONFIGURE = "sensors:configure"
+    SENSORS_ADMIN = "sensors:admin"
+    STATS_READ = "stats:read"
+    USERS_READ = "users:read"
+    USERS_ADMIN = "users:admin"
+    AUDIT_READ = "audit:read"
+    INGEST_READ = "ingest:read"
+    METRICS_READ = "metrics:read"
+    SYSTEM_ADMIN = "system:admin"
+    TOKENS_OWN = "tokens:own"
+
+
+_VIEWER = {Perm.INCIDENTS_READ, Perm.SENSORS_READ, Perm.STATS_READ, Perm.TOKENS_OWN}
+_OPERATOR = _VIEWER | {Perm.INCIDENTS_ACT, Perm.FEEDBACK_WRITE}
+_SUPERVISOR = _OPERATOR | {
+    Perm.SENSORS_CONFIGURE,
+    Perm.USERS_READ,
+    Perm.INGEST_READ,
+    Perm.METRICS_READ,
+}
+_AUDITOR = _VIEWER | {Perm.AUDIT_READ, Perm.USERS_READ, Perm.INGEST_READ, Perm.METRICS_READ}
+
+#: role → permissions (docs/hub.md prints this table).
+PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.VIEWER: frozenset(_VIEWER),
+    Role.OPERATOR: frozenset(_OPERATOR),
+    Role.SUPERVISOR: frozenset(_SUPERVISOR),
+    Role.AUDITOR: frozenset(_AUDITOR),
+    Role.ADMIN: frozenset(Perm),
+}
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password, only for constant-time misses")
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise ValueError("passwords must have at least 8 characters")
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: int
+    username: str
+    role: Role
+    via: str  # "session" | "token"
+    csrf_token: str | None = None
+
+    def can(self, perm: Perm) -> bool:
+        return perm in PERMISSIONS[self.role]
+
+
+def create_user(session: Session, username: str, password: str, role: str, now: datetime) -> User:
+    role_value = Role(role)
+    if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
+        raise ValueError(f"user {username!r} exists")
+    user = User(
+        username=username,
+        password_hash=hash_password(password),
+        role=role_value.value,
+        active=True,
+        created_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate_password(session: Session, username: str, password: str) -> User | None:
+    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if user is None or not user.active:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user
+
+
+def start_session(session: Session, user: User, ttl_s: int, now: datetime) -> tuple[str, str]:
+    """A new (cookie token, CSRF token) pair for ``user``."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    session.execute(delete(UserSession).where(UserSession.expires_at < now))
+    session.add(
+        UserSession(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl_s),
+        )
+    )
+    return token, csrf
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.token_hash == hash_token(token)))
+
+
+def principal_from_session(session: Session, token: str, now: datetime) -> Principal | None:
+    row = session.execute(
+        select(UserSession, User)
+        .join(User, User.id == UserSession.user_id)
+        .where(UserSession.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    user_session, user = row
+    if user_session.expires_at < now or not user.active:
+        return None
+    return Principal(user.id, user.username, Role(user.role), "session", user_session.csrf_token)
+
+
+def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
+    token = new_token("ouie")
+    session.add(ApiToken(token_hash=hash_token(token), user_id=user.id, name=name, created_at=now))
+    return token
+
+
+def principal_from_token(session: Session, token: str, now: datetime) -> Principal | None:
+    row = session.execute(
+        select(ApiToken, User)
+        .join(User, User.id == ApiToken.user_id)
+        .where(ApiToken.token_hash == hash_token(token))
+    ).first()
+    if row is None:
+        return None
+    api_token, user = row
+    if not user.active:
+        return None
+    if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=5):
+        api_token.last_used_at = now
+    return Principal(user.id, user.username, Role(user.role), "token")
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per key (user name, client address) per window."""
+
+    def __init__(self, attempts: int, window_s: float) -> None:
+        self.attempts = attempts
+        self.window_s = window_s
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.setdefault(key, deque())
+        while failures and now - failures[0] > self.window_s:
+            failures.popleft()
+        return failures
+
+    def blocked(self, *keys: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            return any(len(self._recent(key, now)) >= self.attempts for key in keys)
+
+    def failed(self, *keys: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for key in keys:
+                self._recent(key, now).append(now)
+            if len(self._failures) > 10_000:
+                for key in [k for k, v in self._failures.items() if not v]:
+                    del self._failures[key]
+
+    def succeeded(self, *keys: str) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)

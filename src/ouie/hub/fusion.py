@@ -1,0 +1,461 @@
+"""Fusion: detections of one class from many sensors → incidents, located by TDOA.
+
+A new detection joins an open incident of the same site and label when
+
+* its onset is consistent with sound travel: for every sensor already used to locate the
+  incident, ``|t - t_j| ≤ distance(s, s_j) / c + tolerance`` (``c`` from the air
+  temperature) — it then takes part in localisation ("tdoa"); or
+* it is a later repeat (a second shot, a siren still sounding) within ``update_window_s`` of
+  the incident's last onset, from a sensor already in it or one within hearing distance of
+  its position — it then updates the incident's times and counts ("update") but not its
+  position, since its onset belongs to another sound.
+
+Otherwise it opens a new incident. Incidents are relocated whenever their "tdoa" set
+changes. All of this runs inside the ingest transaction, so an incident and its detections
+are committed together; on PostgreSQL a transaction-scoped advisory lock per (site, label)
+serialises fusion between hub workers sharing a subscription.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from ouie.config.hub import FusionSettings
+from ouie.core.geo import speed_of_sound
+from ouie.hub import audit
+from ouie.hub.db import Detection, Incident, IncidentTransition
+from ouie.hub.locate import Observation, consistent, locate_many
+from ouie.hub.registry import SensorInfo, SensorRegistry
+
+#: Incident states that still accept detections.
+OPEN_STATES = ("new", "acknowledged", "verifying", "confirmed")
+
+
+@dataclass
+class PendingDetection:
+    """A validated event about to be inserted; fusion fills ``incident_id`` / ``fused_as``."""
+
+    row: dict[str, Any]
+    sensor: SensorInfo
+    incident_id: str | None = None
+    fused_as: str = "tdoa"
+
+    @property
+    def onset(self) -> datetime:
+        value: datetime = self.row["onset"]
+        return value
+
+    @property
+    def strength(self) -> float:
+        level = self.row.get("level_db_spl")
+        base = float(level) if level is not None else float(self.row["level_dbfs"])
+        return base + 1e-3 * float(self.row["peak_score"])
+
+
+@dataclass
+class _Member:
+    sensor_pk: int
+    onset: datetime
+    fused_as: str
+    strength: float
+    score: float
+
+
+@dataclass
+class _Working:
+    incident: Incident
+    members: list[_Member]
+    created: bool = False
+    relocate: bool = False
+    touched: bool = False
+    position: tuple[float, float] | None = None  # ENU of the current fix
+    # caches for matching: sensors heard, earliest "tdoa" onset per sensor (epoch s), span
+    sensors: set[int] = field(default_factory=set)
+    first: dict[int, float] = field(default_factory=dict)
+    first_ts: float = math.inf
+    last_ts: float = -math.inf
+
+    def add(self, member: _Member) -> None:
+        self.members.append(member)
+        self.sensors.add(member.sensor_pk)
+        ts = member.onset.timestamp()
+        self.first_ts = min(self.first_ts, ts)
+        self.last_ts = max(self.last_ts, ts)
+        if member.fused_as == "tdoa":
+            current = self.first.get(member.sensor_pk)
+            if current is None or ts < current:
+                self.first[member.sensor_pk] = ts
+
+    def tdoa_onsets(self) -> dict[int, datetime]:
+        first: dict[int, datetime] = {}
+        for member in self.members:
+            if member.fused_as == "tdoa" and (
+                member.sensor_pk not in first or member.onset < first[member.sensor_pk]
+            ):
+                first[member.sensor_pk] = member.onset
+        return first
+
+
+@dataclass(frozen=True)
+class IncidentChange:
+    incident_id: str
+    kind: str  # "created" | "updated"
+    site: str
+    label: str
+    state: str
+    method: str
+    sensor_count: int
+
+
+@dataclass
+class FusionStats:
+    calls: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+
+def _lock_key(site: str, label: str) -> int:
+    digest = hashlib.blake2b(f"{site}|{label}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class Fuser:
+    def __init__(self, settings: FusionSettings, registry: SensorRegistry) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.c = speed_of_sound(settings.temperature_c)
+        self._distances: dict[tuple[int, int], float] = {}
+        self._spans: dict[str, float] = {}
+        self._cache_version = -1
+
+    # -- helpers ---------------------------------------------------------------------
+    def _distance(self, a: int, b: int) -> float:
+        key = (a, b) if a < b else (b, a)
+        cached = self._distances.get(key)
+        if cached is None:
+            sa, sb = self.registry.by_pk(a), self.registry.by_pk(b)
+            cached = math.inf if sa is None or sb is None else math.dist(sa.enu, sb.enu)
+            self._distances[key] = cached
+        return cached
+
+    def _site_span_s(self, site: str) -> float:
+        """Longest travel time between two sensors of ``site`` (cached per registry load)."""
+        if self._cache_version != self.registry.version:
+            self._distances.clear()
+            self._spans.clear()
+            self._cache_version = self.registry.version
+        span = self._spans.get(site)
+        if span is None:
+            sensors = [s for s in self.registry.all() if s.site == site]
+            widest = 0.0
+            for i, a in enumerate(sensors):
+                for b in sensors[i + 1 :]:
+                    widest = max(widest, math.dist(a.enu, b.enu))
+            span = self._spans[site] = widest / self.c
+        return span
+
+    def _load_candidates(
+        self, session: Session, site: str, label: str, start: datetime, end: datetime
+    ) -> list[_Working]:
+        incidents = (
+            session.execute(
+                select(Incident).where(
+                    Incident.site == site,
+                    Incident.label == label,
+                    Incident.state.in_(OPEN_STATES),
+                    Incident.last_onset >= start,
+                    Incident.first_onset <= end,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not incidents:
+            return []
+        by_id = {incident.id: _Working(incident, []) for incident in incidents}
+        rows = session.execute(
+            select(
+                Detection.incident_id,
+                Detection.sensor_pk,
+                Detection.onset,
+                Detection.fused_as,
+                Detection.level_dbfs,
+                Detection.level_db_spl,
+                Detection.peak_score,
+            ).where(Detection.incident_id.in_(list(by_id)))
+        ).all()
+        for incident_id, sensor_pk, onset, fused_as, dbfs, spl, score in rows:
+            if incident_id is None:
+                continue
+            strength = (spl if spl is not None else dbfs) + 1e-3 * score
+            by_id[incident_id].add(_Member(sensor_pk, onset, fused_as, strength, score))
+        geometry = self.registry.site(site)
+        for working in by_id.values():
+            if geometry is not None:
+                east, north, _ = geometry.frame.to_enu(
+                    working.incident.lat, working.incident.lon, geometry.frame.h0
+                )
+                working.position = (east, north)
+        return list(by_id.values())
+
+    def _choose(
+        self, detection: PendingDetection, candidates: list[_Working], span_s: float
+    ) -> tuple[_Working, str] | None:
+        s = self.settings
+        tol = s.timing_tolerance_s
+        window = s.update_window_s
+        pk = detection.sensor.pk
+        onset = detection.onset.timestamp()
+        reach = 2.0 * s.fallback_radius_m
+        separation = s.max_sensor_separation_m
+        best: tuple[int, float, _Working, str] | None = None
+        for working in candidates:
+            if (
+                onset < working.first_ts - span_s - tol
+                or onset > working.last_ts + max(window, span_s) + tol
+            ):
+                continue
+            heard_here = pk in working.sensors
+            kind: str | None = None
+            if (
+                not heard_here
+                and working.first
+                and all(
+                    (d := self._distance(pk, j)) <= separation
+                    and abs(onset - t_j) <= d / self.c + tol
+                    for j, t_j in working.first.items()
+                )
+            ):
+                kind = "tdoa" if self._fits(working, detection) else None
+            if (kind is None and working.first_ts - tol <= onset <= working.last_ts + window) and (
+                heard_here
+                or (
+                    working.position is not None
+                    and math.dist(working.position, detection.sensor.enu[:2]) <= reach
+                )
+            ):
+                kind = "update"
+            if kind is None:
+                continue
+            rank = (0 if kind == "tdoa" else 1, abs(onset - working.last_ts))
+            if best is None or rank < (best[0], best[1]):
+                best = (rank[0], rank[1], working, kind)
+        return None if best is None else (best[2], best[3])
+
+    def _fits(self, working: _Working, detection: PendingDetection) -> bool:
+        """With ≥ 3 sensors already locating the incident, the new onset must fit one source
+        with them (pairwise travel-time checks alone let two nearby sounds merge)."""
+        if len(working.first) < 3:
+            return True
+        geometry = self.registry.site(detection.sensor.site)
+        if geometry is None:
+            return True
+        positions = [detection.sensor.enu]
+        onsets = [detection.onset.timestamp()]
+        for pk, ts in working.first.items():
+            sensor = self.registry.by_pk(pk)
+            if sensor is not None:
+                positions.append(sensor.enu)
+                onsets.append(ts)
+        limit = 3.0 * self.settings.onset_sigma_s * self.c + 1.0
+        return consistent(np.array(positions), np.array(onsets), self.c, geometry.source_up, limit)
+
+    def _new_incident(self, detection: PendingDetection, now: datetime) -> _Working:
+        sensor = detection.sensor
+        incident = Incident(
+            id=uuid.uuid4().hex,
+            site=sensor.site,
+            label=detection.row["label"],
+            state="new",
+            created_at=now,
+            updated_at=now,
+            first_onset=detection.onset,
+            last_onset=detection.onset,
+            lat=sensor.lat,
+            lon=sensor.lon,
+            method="strongest",
+            radius_m=self.settings.fallback_radius_m,
+            sensor_count=0,
+            detection_count=0,
+            max_score=0.0,
+        )
+        return _Working(incident, [], created=True, position=sensor.enu[:2])
+
+    def _observations(self, working: _Working) -> list[Observation]:
+        first = working.tdoa_onsets()
+        if not first:
+            return []
+        strengths: dict[int, float] = {}
+        for member in working.members:
+            strengths[member.sensor_pk] = max(
+                strengths.get(member.sensor_pk, -1e9), member.strength
+            )
+        reference = min(first.values())
+        observations: list[Observation] = []
+        for pk, onset in first.items():
+            sensor = self.registry.by_pk(pk)
+            if sensor is None:
+                continue
+            observations.append(
+                Observation(
+                    east=sensor.enu[0],
+                    north=sensor.enu[1],
+                    up=sensor.enu[2],
+                    onset_s=(onset - reference).total_seconds(),
+                    strength=strengths.get(pk, -1e9),
+                )
+            )
+        return observations
+
+    def _relocate_all(self, workings: list[_Working]) -> None:
+        """Locate every incident whose TDOA set changed, batched per site."""
+        by_site: dict[str, list[tuple[_Working, list[Observation]]]] = {}
+        for working in workings:
+            observations = self._observations(working)
+            if observations and self.registry.site(working.incident.site) is not None:
+                by_site.setdefault(working.incident.site, []).append((working, observations))
+        s = self.settings
+        for site, items in by_site.items():
+            geometry = self.registry.site(site)
+            assert geometry is not None
+            fixes = locate_many(
+                [observations for _, observations in items],
+                self.c,
+                onset_sigma_s=s.onset_sigma_s,
+                fallback_radius_m=s.fallback_radius_m,
+                source_up=geometry.source_up,
+                max_distance_m=s.max_solution_distance_m,
+            )
+            for (working, _), fix in zip(items, fixes, strict=True):
+                incident = working.incident
+                lat, lon, _ = geometry.frame.to_geodetic(fix.east, fix.north, geometry.source_up)
+                incident.lat, incident.lon = lat, lon
+                incident.method = fix.method
+                incident.radius_m = fix.radius_m
+                incident.ellipse_major_m = fix.ellipse_major_m
+                incident.ellipse_minor_m = fix.ellipse_minor_m
+                incident.ellipse_angle_deg = fix.ellipse_angle_deg
+                incident.residual_rms_m = fix.residual_rms_m
+                working.position = (fix.east, fix.north)
+
+    # -- the entry point -------------------------------------------------------------
+    def fuse(
+        self, session: Session, detections: Sequence[PendingDetection], now: datetime
+    ) -> list[IncidentChange]:
+        """Assign each detection to an incident (new or existing) and relocate; adds the
+        incidents, transitions and audit entries to ``session`` (caller commits)."""
+        groups: dict[tuple[str, str], list[PendingDetection]] = {}
+        for detection in detections:
+            groups.setdefault((detection.sensor.site, detection.row["label"]), []).append(detection)
+        changes: list[IncidentChange] = []
+        new_rows: list[Incident | IncidentTransition] = []
+        audit_events: list[audit.AuditEvent] = []
+        postgres = session.get_bind().dialect.name == "postgresql"
+        with session.no_autoflush:
+            self._fuse_groups(session, groups, now, postgres, changes, new_rows, audit_events)
+        # new incidents first (detections reference them), then their first transition
+        session.add_all([row for row in new_rows if isinstance(row, Incident)])
+        session.flush()
+        session.add_all([row for row in new_rows if isinstance(row, IncidentTransition)])
+        audit.record(session, *audit_events, at=now)
+        return changes
+
+    def _fuse_groups(
+        self,
+        session: Session,
+        groups: dict[tuple[str, str], list[PendingDetection]],
+        now: datetime,
+        postgres: bool,
+        changes: list[IncidentChange],
+        new_rows: list[Incident | IncidentTransition],
+        audit_events: list[audit.AuditEvent],
+    ) -> None:
+        touched: list[tuple[str, str, _Working]] = []
+        for (site, label), group in sorted(groups.items()):
+            if postgres:
+                session.execute(
+                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(site, label)}
+                )
+            group.sort(key=lambda d: d.onset)
+            span_s = min(self._site_span_s(site), self.settings.max_sensor_separation_m / self.c)
+            horizon = timedelta(
+                seconds=max(self.settings.update_window_s, span_s)
+                + self.settings.timing_tolerance_s
+            )
+            candidates = self._load_candidates(
+                session, site, label, group[0].onset - horizon, group[-1].onset + horizon
+            )
+            for detection in group:
+                chosen = self._choose(detection, candidates, span_s)
+                if chosen is None:
+                    working = self._new_incident(detection, now)
+                    candidates.append(working)
+                    kind = "tdoa"
+                else:
+                    working, kind = chosen
+                detection.incident_id = working.incident.id
+                detection.fused_as = kind
+                working.add(
+                    _Member(
+                        detection.sensor.pk,
+                        detection.onset,
+                        kind,
+                        detection.strength,
+                        float(detection.row["peak_score"]),
+                    )
+                )
+                working.touched = True
+                if kind == "tdoa":
+                    working.relocate = True
+                incident = working.incident
+                incident.first_onset = min(incident.first_onset, detection.onset)
+                incident.last_onset = max(incident.last_onset, detection.onset)
+            touched += [(site, label, w) for w in candidates if w.touched]
+        self._relocate_all([w for _, _, w in touched if w.relocate])
+        for site, label, working in touched:
+            incident = working.incident
+            incident.sensor_count = len(working.sensors)
+            incident.detection_count = len(working.members)
+            incident.max_score = max(m.score for m in working.members)
+            incident.updated_at = now
+            if working.created:
+                new_rows.append(incident)
+                new_rows.append(
+                    IncidentTransition(
+                        incident_id=incident.id,
+                        from_state=None,
+                        to_state="new",
+                        actor="system",
+                        at=now,
+                        comment="",
+                    )
+                )
+                audit_events.append(
+                    audit.AuditEvent(
+                        actor="system",
+                        action="incident.created",
+                        object_type="incident",
+                        object_id=incident.id,
+                        detail={"site": site, "label": label},
+                    )
+                )
+            changes.append(
+                IncidentChange(
+                    incident_id=incident.id,
+                    kind="created" if working.created else "updated",
+                    site=site,
+                    label=label,
+                    state=incident.state,
+                    method=incident.method,
+                    sensor_count=incident.sensor_count,
+                )
+            )

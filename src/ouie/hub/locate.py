@@ -1,0 +1,424 @@
+"""Where did it happen: TDOA multilateration from onset times, with a 95 % error ellipse.
+
+Model: a source at horizontal position ``p`` (local ENU metres, at a fixed height) emits at
+an unknown time ``t0``; sensor ``i`` at ``s_i`` hears it at ``t_i = t0 + |p - s_i| / c``.
+The unknowns ``(x, y, t0)`` are fitted by robust non-linear least squares
+(``scipy.optimize.least_squares``, soft-L1 loss) on residuals in metres, from several
+starting points. Sensors whose residual stays far above the fit's robust scale are
+dropped one at a time (at least 3 kept) and the fit repeated, so one wrong onset (a late
+echo, a bad clock) does not drag the fix.
+
+The covariance of ``(x, y)`` is ``σ² (JᵀJ)⁻¹`` from the Jacobian at the solution, with ``σ``
+the larger of the prior timing error (× c) and the residual scale; the 95 % ellipse has
+semi-axes ``√(χ²₂(0.95) λ)`` along the eigenvectors. With fewer than 3 sensors, or when the
+fit fails, the strongest sensor's position is returned with a fixed radius instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.optimize import least_squares
+
+FloatArray = NDArray[np.float64]
+
+CHI2_2DOF_95 = 5.991464547107979
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One sensor's hearing of the sound: position (ENU m), onset (s), strength (any unit)."""
+
+    east: float
+    north: float
+    up: float
+    onset_s: float
+    strength: float
+
+
+@dataclass(frozen=True)
+class Fix:
+    east: float
+    north: float
+    method: str  # "tdoa" or "strongest"
+    radius_m: float  # radius of a circle holding the 95 % region (the major semi-axis for TDOA)
+    ellipse_major_m: float | None = None
+    ellipse_minor_m: float | None = None
+    ellipse_angle_deg: float | None = None  # major axis, degrees clockwise from north
+    residual_rms_m: float | None = None
+    used: tuple[int, ...] = ()  # indices of the observations the fix used
+    t0_s: float | None = None
+
+
+def fallback(observations: list[Observation], radius_m: float) -> Fix:
+    strongest = max(range(len(observations)), key=lambda i: observations[i].strength)
+    obs = observations[strongest]
+    return Fix(
+        east=obs.east, north=obs.north, method="strongest", radius_m=radius_m, used=(strongest,)
+    )
+
+
+def _linear_start(
+    positions: FloatArray, t: FloatArray, c: float, source_up: float
+) -> FloatArray | None:
+    """Closed-form (linearised) TDOA solution for ≥ 4 sensors, the non-linear fit's start.
+
+    With ``r_i = r_1 + c (t_i - t_1)``, subtracting sensor 1's range equation from the
+    others gives equations linear in ``(x, y, r_1)``.
+    """
+    if len(t) < 4:
+        return None
+    shifted = positions - np.array([0.0, 0.0, source_up])
+    ref = int(np.argmin(t))
+    others = [i for i in range(len(t)) if i != ref]
+    s1 = shifted[ref]
+    d = (t[others] - t[ref]) * c
+    si = shifted[others]
+    a = np.column_stack([2.0 * (si[:, 0] - s1[0]), 2.0 * (si[:, 1] - s1[1]), 2.0 * d])
+    b = np.sum(si**2, axis=1) - float(np.sum(s1**2)) - d**2
+    try:
+        solution, *_ = np.linalg.lstsq(a, b, rcond=None)
+    except np.linalg.LinAlgError:
+        return None
+    if not np.all(np.isfinite(solution)):
+        return None
+    out: FloatArray = solution[:2]
+    return out
+
+
+def _gauss_newton(
+    residuals: Callable[[FloatArray], FloatArray],
+    jacobian: Callable[[FloatArray], FloatArray],
+    x0: FloatArray,
+    iterations: int = 15,
+) -> FloatArray | None:
+    """Damped Gauss-Newton on the plain squared residuals (a few hundred microseconds)."""
+    x = x0.astype(np.float64)
+    cost = float(np.sum(residuals(x) ** 2))
+    damping = 1e-6
+    for _ in range(iterations):
+        r = residuals(x)
+        j = jacobian(x)
+        jtj = j.T @ j
+        try:
+            step = np.linalg.solve(jtj + damping * np.diag(np.diag(jtj)), -j.T @ r)
+        except np.linalg.LinAlgError:
+            return None
+        candidate = x + step
+        new_cost = float(np.sum(residuals(candidate) ** 2))
+        if not math.isfinite(new_cost):
+            return None
+        if new_cost <= cost:
+            converged = cost - new_cost <= 1e-12 * max(cost, 1e-12) + 1e-14
+            x, cost = candidate, new_cost
+            damping = max(damping / 10.0, 1e-9)
+            if converged or float(np.max(np.abs(step[:2]))) < 1e-5:
+                break
+        else:
+            damping *= 10.0
+            if damping > 1e6:
+                break
+    return x if np.all(np.isfinite(x)) else None
+
+
+def _solve(
+    positions: FloatArray, onsets: FloatArray, c: float, source_up: float, scale_m: float
+) -> tuple[FloatArray, float, FloatArray] | None:
+    """Best (x, y, t0), its cost and the Jacobian, over a few starting points."""
+    ref = float(onsets.min())
+    t = onsets - ref
+
+    def residuals(v: FloatArray) -> FloatArray:
+        d = np.sqrt(
+            (positions[:, 0] - v[0]) ** 2
+            + (positions[:, 1] - v[1]) ** 2
+            + (positions[:, 2] - source_up) ** 2
+        )
+        out: FloatArray = d - (t - v[2]) * c
+        return out
+
+    def jacobian(v: FloatArray) -> FloatArray:
+        dx = v[0] - positions[:, 0]
+        dy = v[1] - positions[:, 1]
+        d = np.sqrt(dx**2 + dy**2 + (positions[:, 2] - source_up) ** 2)
+        d = np.maximum(d, 1e-6)
+        jac: FloatArray = np.column_stack([dx / d, dy / d, np.full_like(d, c)])
+        return jac
+
+    centroid = positions[:, :2].mean(axis=0)
+    first = positions[int(np.argmin(t)), :2]
+    starts: list[FloatArray] = []
+    linear = _linear_start(positions, t, c, source_up)
+    if linear is not None:
+        starts.append(linear)
+    starts += [centroid, first]
+    if linear is None:
+        spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
+        for angle in np.linspace(0.0, 2 * math.pi, 4, endpoint=False):
+            offset = 1.5 * spread * np.array([math.cos(angle), math.sin(angle)])
+            starts.append(centroid + offset)
+    if linear is not None:
+        # fast path: Gauss-Newton from the closed-form start; kept only when every residual
+        # is at the noise level (then the soft-L1 optimum is the least-squares one)
+        d0 = float(np.linalg.norm(linear - first))
+        fast = _gauss_newton(residuals, jacobian, np.array([linear[0], linear[1], -d0 / c]))
+        if fast is not None and float(np.max(np.abs(residuals(fast)))) <= 3.0 * scale_m:
+            return fast, float(np.sqrt(np.mean(residuals(fast) ** 2))), jacobian(fast)
+    best: tuple[FloatArray, float, FloatArray] | None = None
+    for start in starts:
+        d0 = float(np.linalg.norm(start - first))
+        x0 = np.array([start[0], start[1], -d0 / c])
+        try:
+            result = least_squares(
+                residuals,
+                x0,
+                jac=jacobian,
+                loss="soft_l1",
+                f_scale=scale_m,
+                method="trf",
+                x_scale=np.array([10.0, 10.0, 10.0 / c]),
+                max_nfev=60,
+            )
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if not np.all(np.isfinite(result.x)):
+            continue
+        if best is None or result.cost < best[1]:
+            best = (result.x, float(result.cost), result.jac)
+        if float(np.sqrt(np.mean(result.fun**2))) <= 2.0 * scale_m:
+            break  # a fit at the noise level: other starts cannot do meaningfully better
+    if best is None:
+        return None
+    x, _, _ = best
+    return x, float(np.sqrt(np.mean(residuals(x) ** 2))), jacobian(x)
+
+
+def locate(
+    observations: list[Observation],
+    speed_of_sound_m_s: float,
+    onset_sigma_s: float = 0.002,
+    fallback_radius_m: float = 150.0,
+    source_up: float = 0.0,
+    max_distance_m: float = 2000.0,
+    outlier_factor: float = 4.0,
+) -> Fix:
+    """A position for one sound heard by ``observations`` (one per sensor)."""
+    if not observations:
+        raise ValueError("no observations to locate from")
+    if len(observations) < 3:
+        return fallback(observations, fallback_radius_m)
+    c = speed_of_sound_m_s
+    prior_m = onset_sigma_s * c
+    all_pos = np.array([[o.east, o.north, o.up] for o in observations], dtype=np.float64)
+    all_t = np.array([o.onset_s for o in observations], dtype=np.float64)
+    keep = list(range(len(observations)))
+    solved: tuple[FloatArray, float, FloatArray] | None = None
+    while True:
+        solved = _solve(all_pos[keep], all_t[keep], c, source_up, max(prior_m, 0.5))
+        if solved is None:
+            return fallback(observations, fallback_radius_m)
+        x, _, _ = solved
+        if len(keep) <= 3:
+            break
+        d = np.linalg.norm(all_pos[keep] - np.array([x[0], x[1], source_up]), axis=1)
+        res = np.abs(d - (all_t[keep] - all_t[keep].min() - x[2]) * c)
+        mad = float(np.median(res)) * 1.4826
+        limit = max(outlier_factor * max(mad, prior_m), 3.0 * prior_m)
+        worst = int(np.argmax(res))
+        if res[worst] <= limit:
+            break
+        keep.pop(worst)
+    assert solved is not None
+    x, rms, jac = solved
+    return _finish(
+        observations, keep, all_pos, all_t, x, rms, jac, prior_m, fallback_radius_m, max_distance_m
+    )
+
+
+def _finish(
+    observations: list[Observation],
+    keep: list[int],
+    all_pos: FloatArray,
+    all_t: FloatArray,
+    x: FloatArray,
+    rms: float,
+    jac: FloatArray,
+    prior_m: float,
+    fallback_radius_m: float,
+    max_distance_m: float,
+) -> Fix:
+    """The fix with its 95 % ellipse from the Jacobian at the solution ``x``."""
+    centroid = all_pos[keep, :2].mean(axis=0)
+    if float(np.linalg.norm(x[:2] - centroid)) > max_distance_m:
+        return fallback(observations, fallback_radius_m)
+    dof = len(keep) - 3
+    sigma2 = prior_m**2 if dof <= 0 else max(prior_m**2, rms**2 * len(keep) / dof)
+    try:
+        cov = sigma2 * np.linalg.inv(jac.T @ jac)
+    except np.linalg.LinAlgError:
+        return fallback(observations, fallback_radius_m)
+    pos_cov = cov[:2, :2]
+    if not np.all(np.isfinite(pos_cov)):
+        return fallback(observations, fallback_radius_m)
+    eigvals, eigvecs = np.linalg.eigh(0.5 * (pos_cov + pos_cov.T))
+    eigvals = np.clip(eigvals, 0.0, None)
+    major = math.sqrt(CHI2_2DOF_95 * float(eigvals[1]))
+    minor = math.sqrt(CHI2_2DOF_95 * float(eigvals[0]))
+    vx, vy = float(eigvecs[0, 1]), float(eigvecs[1, 1])
+    angle = math.degrees(math.atan2(vx, vy)) % 180.0  # from north, clockwise
+    if not math.isfinite(major) or major > max_distance_m:
+        return fallback(observations, fallback_radius_m)
+    return Fix(
+        east=float(x[0]),
+        north=float(x[1]),
+        method="tdoa",
+        radius_m=major,
+        ellipse_major_m=major,
+        ellipse_minor_m=minor,
+        ellipse_angle_deg=angle,
+        residual_rms_m=rms,
+        used=tuple(keep),
+        t0_s=float(all_t[keep].min() + x[2]),
+    )
+
+
+def consistent(
+    positions: FloatArray, onsets: FloatArray, c: float, source_up: float, max_residual_m: float
+) -> bool:
+    """Whether ≥ 4 onsets can come from one source: a quick closed-form + Gauss-Newton fit
+    leaves every residual within ``max_residual_m``. (Fusion uses it before letting one
+    more sensor join an incident's localisation set.)"""
+    if len(onsets) < 4:
+        return True
+    t = onsets - onsets.min()
+    start = _linear_start(positions, t, c, source_up)
+    if start is None:
+        return True
+
+    def residuals(v: FloatArray) -> FloatArray:
+        d = np.sqrt(
+            (positions[:, 0] - v[0]) ** 2
+            + (positions[:, 1] - v[1]) ** 2
+            + (positions[:, 2] - source_up) ** 2
+        )
+        out: FloatArray = d - (t - v[2]) * c
+        return out
+
+    def jacobian(v: FloatArray) -> FloatArray:
+        dx = v[0] - positions[:, 0]
+        dy = v[1] - positions[:, 1]
+        d = np.maximum(np.sqrt(dx**2 + dy**2 + (positions[:, 2] - source_up) ** 2), 1e-6)
+        jac: FloatArray = np.column_stack([dx / d, dy / d, np.full_like(d, c)])
+        return jac
+
+    first = positions[int(np.argmin(t)), :2]
+    x0 = np.array([start[0], start[1], -float(np.linalg.norm(start - first)) / c])
+    fit = _gauss_newton(residuals, jacobian, x0, iterations=10)
+    return fit is not None and float(np.max(np.abs(residuals(fit)))) <= max_residual_m
+
+
+def locate_many(
+    problems: list[list[Observation]],
+    speed_of_sound_m_s: float,
+    onset_sigma_s: float = 0.002,
+    fallback_radius_m: float = 150.0,
+    source_up: float = 0.0,
+    max_distance_m: float = 2000.0,
+) -> list[Fix]:
+    """``locate`` for many sounds at once (what one ingest batch needs).
+
+    Problems with the same number (≥ 4) of sensors are solved together: the closed-form
+    start and a few Gauss-Newton steps run as stacked numpy operations. Those whose every
+    residual ends at the noise level (≤ 3 σ) are done; the rest, and problems with fewer
+    sensors, go through ``locate`` one by one (robust fit, outlier rejection)."""
+    c = speed_of_sound_m_s
+    prior_m = onset_sigma_s * c
+    out: list[Fix | None] = [None] * len(problems)
+    by_n: dict[int, list[int]] = {}
+    for index, problem in enumerate(problems):
+        if len(problem) >= 4:
+            by_n.setdefault(len(problem), []).append(index)
+    for n, indices in by_n.items():
+        pos = np.array(
+            [[[o.east, o.north, o.up] for o in problems[i]] for i in indices], dtype=np.float64
+        )
+        t = np.array([[o.onset_s for o in problems[i]] for i in indices], dtype=np.float64)
+        t = t - t.min(axis=1, keepdims=True)
+        shifted = pos - np.array([0.0, 0.0, source_up])
+        ref = np.argmin(t, axis=1)
+        rows = np.arange(len(indices))
+        s1 = shifted[rows, ref]  # [m, 3]
+        d = (t - t[rows, ref][:, None]) * c  # [m, n], 0 at the reference
+        a = np.concatenate(
+            [2.0 * (shifted[:, :, :2] - s1[:, None, :2]), 2.0 * d[:, :, None]], axis=2
+        )  # [m, n, 3]; the reference row is all zeros and drops out of the normal equations
+        b = np.sum(shifted**2, axis=2) - np.sum(s1**2, axis=1)[:, None] - d**2
+        ata = np.einsum("mni,mnj->mij", a, a) + 1e-9 * np.eye(3)
+        atb = np.einsum("mni,mn->mi", a, b)
+        try:
+            lin = np.linalg.solve(ata, atb[..., None])[..., 0]
+        except np.linalg.LinAlgError:
+            continue
+        v = np.empty((len(indices), 3))
+        v[:, :2] = lin[:, :2]
+        first = pos[rows, ref, :2]
+        v[:, 2] = -np.linalg.norm(lin[:, :2] - first, axis=1) / c
+        dz2 = (pos[:, :, 2] - source_up) ** 2
+        for _ in range(8):
+            dx = v[:, None, 0] - pos[:, :, 0]
+            dy = v[:, None, 1] - pos[:, :, 1]
+            dist = np.maximum(np.sqrt(dx**2 + dy**2 + dz2), 1e-6)
+            r = dist - (t - v[:, None, 2]) * c
+            jac = np.stack([dx / dist, dy / dist, np.full_like(dist, c)], axis=2)
+            jtj = np.einsum("mni,mnj->mij", jac, jac) + 1e-9 * np.eye(3)
+            jtr = np.einsum("mni,mn->mi", jac, r)
+            try:
+                v = v - np.linalg.solve(jtj, jtr[..., None])[..., 0]
+            except np.linalg.LinAlgError:
+                break
+        dx = v[:, None, 0] - pos[:, :, 0]
+        dy = v[:, None, 1] - pos[:, :, 1]
+        dist = np.maximum(np.sqrt(dx**2 + dy**2 + dz2), 1e-6)
+        r = dist - (t - v[:, None, 2]) * c
+        jac = np.stack([dx / dist, dy / dist, np.full_like(dist, c)], axis=2)
+        centroid = pos[:, :, :2].mean(axis=1)
+        spread = np.max(np.linalg.norm(pos[:, :, :2] - centroid[:, None, :], axis=2), axis=1)
+        near = np.linalg.norm(v[:, :2] - centroid, axis=1) <= np.maximum(2.0 * spread, 50.0)
+        good = np.all(np.isfinite(r), axis=1) & (np.max(np.abs(r), axis=1) <= 3.0 * prior_m) & near
+        for k, index in enumerate(indices):
+            if not good[k]:
+                continue
+            observations = problems[index]
+            all_t = np.array([o.onset_s for o in observations], dtype=np.float64)
+            # _finish expects t0 relative to the earliest onset, as _solve returns it
+            out[index] = _finish(
+                observations,
+                list(range(n)),
+                pos[k],
+                all_t,
+                v[k],
+                float(np.sqrt(np.mean(r[k] ** 2))),
+                jac[k],
+                prior_m,
+                fallback_radius_m,
+                max_distance_m,
+            )
+    return [
+        fix
+        if fix is not None
+        else locate(
+            problems[i],
+            c,
+            onset_sigma_s=onset_sigma_s,
+            fallback_radius_m=fallback_radius_m,
+            source_up=source_up,
+            max_distance_m=max_distance_m,
+        )
+        if problems[i]
+        else fallback(problems[i], fallback_radius_m)
+        for i, fix in enumerate(out)
+    ]

@@ -1,0 +1,138 @@
+"""Sensor registry changes (API and CLI): add, thresholds, token rotation; all audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ouie.core.labels import EventLabel
+from ouie.hub import audit
+from ouie.hub.db import Sensor
+from ouie.hub.registry import hash_token, new_token
+
+
+class SensorError(ValueError):
+    pass
+
+
+def find(session: Session, site: str, sensor_id: str) -> Sensor | None:
+    return session.execute(
+        select(Sensor).where(Sensor.site == site, Sensor.sensor_id == sensor_id)
+    ).scalar_one_or_none()
+
+
+def add_sensor(
+    session: Session,
+    *,
+    site: str,
+    sensor_id: str,
+    lat: float,
+    lon: float,
+    height_m: float = 0.0,
+    mounting_height_m: float = 4.0,
+    mounting: str = "",
+    calibration_db: float | None = None,
+    name: str = "",
+    actor: str,
+    now: datetime,
+) -> tuple[Sensor, str]:
+    """Register a sensor; returns it and its new HTTP ingest token (shown once)."""
+    if find(session, site, sensor_id) is not None:
+        raise SensorError(f"sensor {site}/{sensor_id} exists")
+    if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
+        raise SensorError("lat/lon out of range")
+    token = new_token("ouies")
+    sensor = Sensor(
+        site=site,
+        sensor_id=sensor_id,
+        name=name,
+        lat=lat,
+        lon=lon,
+        height_m=height_m,
+        mounting_height_m=mounting_height_m,
+        mounting=mounting,
+        calibration_db=calibration_db,
+        thresholds={},
+        token_hash=hash_token(token),
+        health="unknown",
+        created_at=now,
+    )
+    session.add(sensor)
+    session.flush()
+    audit.record(
+        session,
+        audit.AuditEvent(
+            actor=actor,
+            action="sensor.added",
+            object_type="sensor",
+            object_id=f"{site}/{sensor_id}",
+            detail={"lat": lat, "lon": lon, "height_m": height_m},
+        ),
+        at=now,
+    )
+    return sensor, token
+
+
+def set_thresholds(
+    session: Session, sensor: Sensor, thresholds: dict[str, float], actor: str, now: datetime
+) -> dict[str, float]:
+    clean: dict[str, float] = {}
+    for label, value in thresholds.items():
+        if label not in EventLabel._value2member_map_:
+            raise SensorError(f"unknown label {label!r}")
+        if not 0.0 < value < 1.0:
+            raise SensorError(f"threshold for {label} must be between 0 and 1")
+        clean[label] = float(value)
+    previous: dict[str, Any] = dict(sensor.thresholds or {})
+    sensor.thresholds = clean
+    audit.record(
+        session,
+        audit.AuditEvent(
+            actor=actor,
+            action="sensor.thresholds",
+            object_type="sensor",
+            object_id=f"{sensor.site}/{sensor.sensor_id}",
+            detail={"from": previous, "to": clean},
+        ),
+        at=now,
+    )
+    return clean
+
+
+def rotate_token(session: Session, sensor: Sensor, actor: str, now: datetime) -> str:
+    token = new_token("ouies")
+    sensor.token_hash = hash_token(token)
+    audit.record(
+        session,
+        audit.AuditEvent(
+            actor=actor,
+            action="sensor.token_rotated",
+            object_type="sensor",
+            object_id=f"{sensor.site}/{sensor.sensor_id}",
+        ),
+        at=now,
+    )
+    return token
+
+
+def describe(sensor: Sensor, stale_after_s: float, now: datetime) -> dict[str, Any]:
+    age = (now - sensor.last_seen_at).total_seconds() if sensor.last_seen_at else None
+    health = "offline" if age is None or age > stale_after_s else sensor.health
+    return {
+        "site": sensor.site,
+        "sensor_id": sensor.sensor_id,
+        "name": sensor.name,
+        "lat": sensor.lat,
+        "lon": sensor.lon,
+        "height_m": sensor.height_m,
+        "mounting_height_m": sensor.mounting_height_m,
+        "mounting": sensor.mounting,
+        "calibration_db": sensor.calibration_db,
+        "thresholds": sensor.thresholds or {},
+        "last_seen_at": sensor.last_seen_at.isoformat() if sensor.last_seen_at else None,
+        "health": health,
+        "status": sensor.last_status,
+    }

@@ -1,0 +1,198 @@
+"""The hub as one object: storage, ingest workers, fusion, live updates, retention.
+
+``Hub`` is the composition root of the ``hub`` role. ``ouie hub`` wraps it in the HTTP
+server (``ouie.hub.api.create_app``); ``ouie demo`` and tests build one around an
+``InProcBus`` so nodes and hub share a process without a broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ouie.config.hub import HubSettings
+from ouie.core.labels import EventLabel
+from ouie.core.messages import ThresholdConfigMessage, topic_for
+from ouie.core.timebase import utc_now
+from ouie.hub import audit, incidents
+from ouie.hub.db import Incident, Sensor, make_engine, migrate, session_factory
+from ouie.hub.fusion import Fuser, IncidentChange
+from ouie.hub.ingest import BatchProcessor, Envelope, IngestWorker, Validator
+from ouie.hub.live import Broadcaster
+from ouie.hub.metrics import HubMetrics
+from ouie.hub.mqtt import MqttIngest
+from ouie.hub.registry import SensorRegistry
+from ouie.hub.retention import run_retention
+from ouie.transport.inproc import InProcBus, Subscription
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    def __init__(self, settings: HubSettings, bus: InProcBus | None = None) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.engine = make_engine(settings.database.url)
+        self.sessions: sessionmaker[Session] = session_factory(self.engine)
+        self.registry = SensorRegistry(settings.fusion.source_height_m)
+        self.metrics = HubMetrics()
+        self.metrics.add_db_collector(self._db_gauges)
+        self.fuser = Fuser(settings.fusion, self.registry)
+        self.validator = Validator(settings.ingest, self.registry)
+        self.processor = BatchProcessor(self.sessions, self.validator, self.fuser, settings.ingest)
+        self.live = Broadcaster()
+        self.worker = IngestWorker(
+            self.processor,
+            self.metrics,
+            batch_size=settings.database.batch_size,
+            batch_wait_ms=settings.database.batch_wait_ms,
+            on_changes=self._on_changes,
+        )
+        self.mqtt: MqttIngest | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._bus_subs: list[Subscription] = []
+        self.started = False
+        self._bus_inflight = 0
+
+    # -- lifecycle -------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Migrate (if configured) and load the sensor registry; no event loop needed."""
+        if self.settings.database.migrate:
+            migrate(self.engine)
+        self.reload_sensors()
+
+    async def start(self) -> None:
+        if self.started:
+            return
+        await asyncio.to_thread(self.prepare)
+        self.worker.start()
+        if self.bus is not None:
+            for topic_filter in ("ouie/v1/+/+/events", "ouie/v1/+/+/status"):
+                sub = self.bus.subscribe(topic_filter)
+                self._bus_subs.append(sub)
+                self._tasks.append(asyncio.create_task(self._follow_bus(sub)))
+        if self.settings.mqtt.enabled:
+            self.mqtt = MqttIngest(self.settings.mqtt, self.worker.submit)
+            self._tasks.append(asyncio.create_task(self.mqtt.run(), name="ouie-hub-mqtt"))
+        self._tasks.append(asyncio.create_task(self._retention_loop(), name="ouie-hub-retention"))
+        self.started = True
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for sub in self._bus_subs:
+            sub.close()
+        self._bus_subs.clear()
+        await self.worker.stop(drain=True)
+        self.started = False
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    async def _follow_bus(self, sub: Subscription) -> None:
+        async for message in sub:
+            self._bus_inflight += 1
+            try:
+                await self.worker.submit(
+                    Envelope(source="bus", topic=message.topic, payload=message.payload)
+                )
+            finally:
+                self._bus_inflight -= 1
+
+    async def submit(self, envelope: Envelope) -> None:
+        await self.worker.submit(envelope)
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Wait until all messages received so far (bus included) are committed."""
+        for _ in range(3):
+            await asyncio.sleep(0)
+        while any(sub.pending() for sub in self._bus_subs) or self._bus_inflight:
+            await asyncio.sleep(0.005)
+        await self.worker.drain(timeout_s)
+
+    # -- helpers used by the API and CLI ----------------------------------------------
+    def reload_sensors(self) -> None:
+        with self.sessions() as session:
+            self.registry.load(session)
+
+    def _on_changes(self, changes: list[IncidentChange]) -> None:
+        if not self.live.subscribers:
+            return
+        ids = list({change.incident_id for change in changes})
+        with self.sessions() as session:
+            rows = session.execute(select(Incident).where(Incident.id.in_(ids))).scalars().all()
+            by_id = {row.id: incidents.summary(row) for row in rows}
+        for change in changes:
+            data = by_id.get(change.incident_id)
+            if data is not None:
+                self.live.publish({"type": f"incident.{change.kind}", "incident": data})
+
+    def notify_incident(self, incident: Incident, kind: str = "updated") -> None:
+        self.live.publish({"type": f"incident.{kind}", "incident": incidents.summary(incident)})
+
+    async def publish_thresholds(
+        self, site: str, sensor_id: str, thresholds: dict[str, float]
+    ) -> None:
+        message = ThresholdConfigMessage(
+            site=site,
+            sensor_id=sensor_id,
+            issued_at=utc_now(),
+            thresholds={EventLabel(k): v for k, v in thresholds.items()},
+        )
+        topic = topic_for(site, sensor_id, "config")
+        payload = message.model_dump_json().encode("utf-8")
+        if self.bus is not None:
+            await self.bus.publish(topic, payload, retain=True)
+        if self.mqtt is not None:
+            await self.mqtt.publish_config(topic, payload)
+
+    def retention_once(
+        self, now: datetime | None = None, actor: str = "system"
+    ) -> dict[str, dict[str, int]]:
+        with self.sessions() as session, session.begin():
+            report = run_retention(session, self.settings.retention, now or utc_now(), actor)
+        for site in report.values():
+            self.metrics.retention_deleted.labels(table="detections").inc(site["detections"])
+            self.metrics.retention_deleted.labels(table="incidents").inc(site["incidents"])
+        return report
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                report = await asyncio.to_thread(self.retention_once)
+                log.info("retention: %s", report)
+            except Exception:
+                log.exception("retention run failed; will retry")
+            await asyncio.sleep(self.settings.retention.interval_s)
+
+    def _db_gauges(self) -> tuple[dict[str, int], list[tuple[str, str, str, float]]]:
+        now = utc_now()
+        stale = self.settings.ingest.stale_after_s
+        with self.sessions() as session:
+            states = {
+                state: int(n)
+                for state, n in session.execute(
+                    select(Incident.state, func.count()).group_by(Incident.state)
+                ).all()
+            }
+            sensors = []
+            for site, sensor_id, health, seen in session.execute(
+                select(Sensor.site, Sensor.sensor_id, Sensor.health, Sensor.last_seen_at)
+            ).all():
+                age = (now - seen).total_seconds() if seen is not None else float("inf")
+                sensors.append((site, sensor_id, "offline" if age > stale else health, age))
+        return states, sensors
+
+    def audit_verify(self) -> audit.VerifyResult:
+        with self.sessions() as session:
+            return audit.verify(session)

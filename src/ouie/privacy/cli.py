@@ -1,0 +1,235 @@
+"""Commands of the privacy pack: ``ouie check``, ``ouie dpia`` and ``ouie eval privacy``.
+
+``register(app, bench)`` adds ``check`` and ``dpia`` to the root app; the ``ouie eval``
+group calls ``register_privacy(eval_app)`` to add ``privacy`` to itself.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from ouie.config.node import NodeSettings
+    from ouie.node.classifiers.base import Classifier
+
+
+class RoleChoice(StrEnum):
+    AUTO = "auto"
+    NODE = "node"
+    HUB = "hub"
+
+
+class CheckFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
+
+
+def check(
+    configs: Annotated[
+        list[Path], typer.Argument(help="node and hub YAML files", show_default=False)
+    ],
+    role: Annotated[
+        RoleChoice, typer.Option(help="force the role instead of detecting it")
+    ] = RoleChoice.AUTO,
+    strict: Annotated[bool, typer.Option(help="warnings fail too")] = False,
+    output: Annotated[CheckFormat, typer.Option("--format", help="output format")] = (
+        CheckFormat.TEXT
+    ),
+) -> None:
+    """Check configs against the privacy and safety rules; exit 1 on any finding that
+    must be fixed (one line per finding, with its rule id)."""
+    from ouie.privacy.check import Role, check_files, errors
+
+    chosen: Role | None = None
+    if role is not RoleChoice.AUTO:
+        chosen = "node" if role is RoleChoice.NODE else "hub"
+    findings = check_files(configs, chosen)
+    failing = findings if strict else errors(findings)
+    if output is CheckFormat.JSON:
+        payload = {
+            "passed": not failing,
+            "findings": [
+                {
+                    "rule": f.rule,
+                    "severity": f.severity,
+                    "file": f.source,
+                    "key": f.where,
+                    "message": f.message,
+                }
+                for f in findings
+            ],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+    else:
+        for finding in findings:
+            typer.echo(finding.format(), err=finding.severity == "error")
+        n_err = len(errors(findings))
+        n_warn = len(findings) - n_err
+        verdict = "FAILED" if failing else "passed"
+        typer.echo(
+            f"ouie check {verdict}: {len(configs)} file(s), {n_err} error(s), {n_warn} warning(s)"
+        )
+    if failing:
+        raise typer.Exit(1)
+
+
+def dpia(
+    config: Annotated[
+        list[Path],
+        typer.Option("--config", help="hub YAML (with compliance:) and node YAML files"),
+    ],
+    eval_json: Annotated[
+        Path, typer.Option("--eval-json", help="the JSON of a real `ouie eval privacy` run")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="folder for the documents")],
+    pdf: Annotated[bool, typer.Option(help="also render the DPIA as PDF")] = True,
+) -> None:
+    """Write the DPIA (GDPR art. 35; Markdown, PDF, CNIL PIA-style JSON), the art. 30
+    register entry, the public notice (FR/EN) and the sensor map from config + measurements."""
+    from ouie.config.loader import ConfigError
+    from ouie.privacy.dpia import DpiaError, generate
+
+    try:
+        written = generate(config, eval_json, out, pdf=pdf)
+    except (ConfigError, DpiaError, OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for path in written:
+        typer.echo(str(path))
+
+
+def eval_privacy(
+    json_out: Annotated[Path, typer.Option("--json", help="write the figures here")],
+    data: Annotated[
+        Path | None,
+        typer.Option(help="dataset folder with labels.csv (clips labelled `speech`)"),
+    ] = None,
+    espeak: Annotated[bool, typer.Option(help="include espeak-ng speech")] = True,
+    backend: Annotated[
+        str | None,
+        typer.Option(help="classifier backend (default: compact, else the first that loads)"),
+    ] = None,
+    model_dir: Annotated[Path | None, typer.Option(help="model folder")] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="node YAML whose event and privacy settings to use")
+    ] = None,
+    max_clips: Annotated[
+        int | None, typer.Option(min=1, help="at most this many dataset speech clips")
+    ] = None,
+    watch: Annotated[
+        list[Path] | None,
+        typer.Option(help="folders to watch for audio files (default: tmp, cwd, home)"),
+    ] = None,
+) -> None:
+    """Run speech and speech mixtures through the real node; report events on speech,
+    suppression rate, bytes per hour, largest message and audio files written (must be 0)."""
+    from rich.console import Console
+
+    from ouie.config.loader import ConfigError, load_settings
+    from ouie.config.node import NodeSettings
+    from ouie.node.classifiers.base import ClassifierError
+    from ouie.privacy.leakage import (
+        BuildNotes,
+        PrivacyEvalError,
+        build_recordings,
+        clean_background_screen,
+        run_privacy_eval,
+        write_report,
+    )
+
+    err = Console(stderr=True)
+    try:
+        settings = load_settings(NodeSettings, config)
+        classifier, used = _classifier(settings, backend, model_dir)
+    except (ConfigError, ClassifierError, RuntimeError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    if used != (backend or "compact"):
+        err.print(f"[yellow]backend compact unavailable; using {used}[/yellow]")
+    count = 0
+
+    def progress(_recording: object) -> None:
+        nonlocal count
+        count += 1
+        if count % 25 == 0:
+            err.print(f"  {count} recordings…", highlight=False)
+
+    notes = BuildNotes()
+    screen = clean_background_screen(classifier, settings.events, settings.privacy)
+    try:
+        report = run_privacy_eval(
+            classifier,
+            lambda: build_recordings(data, espeak, max_clips, screen=screen, notes=notes),
+            backend=used,
+            events=settings.events,
+            privacy=settings.privacy,
+            watch_roots=watch or None,
+            data_dir=data,
+            espeak_used=espeak,
+            progress=progress,
+        )
+    except (PrivacyEvalError, OSError, ValueError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from exc
+    report = report.model_copy(
+        update={
+            "backgrounds_used": notes.backgrounds_used,
+            "backgrounds_rejected": notes.backgrounds_rejected,
+        }
+    )
+    write_report(report, json_out)
+    rate = "n/a" if report.suppression_rate is None else f"{report.suppression_rate:.3f}"
+    Console().print(
+        f"speech: {report.speech_recordings} recordings, {report.speech_seconds:.0f} s; "
+        f"events on speech {report.events_on_speech}; candidates {report.speech_candidates}, "
+        f"suppression rate {rate}\n"
+        f"messages: {report.bytes_per_hour:.0f} bytes/hour, largest "
+        f"{report.largest_message_bytes} bytes ({report.largest_message_kind})\n"
+        f"audio files written: {report.audio_files_written} "
+        f"({report.watch_method} over {', '.join(report.watched_roots)})",
+        highlight=False,
+    )
+    for failure in report.failures:
+        err.print(f"[red]FAIL:[/red] {failure}", highlight=False)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def _classifier(
+    settings: NodeSettings, backend: str | None, model_dir: Path | None
+) -> tuple[Classifier, str]:
+    """The requested backend; without one, ``compact`` and then any backend that loads."""
+    from ouie.node.classifiers.base import ClassifierError
+    from ouie.node.classifiers.registry import backend_names, create_classifier
+
+    base = settings.classifier.model_copy(
+        update={"model_dir": model_dir} if model_dir is not None else {}
+    )
+    if backend is not None:
+        return create_classifier(base.model_copy(update={"backend": backend})), backend
+    tried: list[str] = []
+    names = [base.backend, *(n for n in backend_names() if n != base.backend)]
+    for name in names:
+        try:
+            return create_classifier(base.model_copy(update={"backend": name})), name
+        except (ClassifierError, RuntimeError) as exc:
+            tried.append(f"{name}: {exc}")
+    raise ClassifierError("no classifier backend could be loaded:\n  " + "\n  ".join(tried))
+
+
+def register_privacy(eval_app: typer.Typer) -> None:
+    """Add ``privacy`` to the ``ouie eval`` command group."""
+    eval_app.command("privacy")(eval_privacy)
+
+
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """``ouie check`` and ``ouie dpia``; ``ouie eval privacy`` is added by the eval CLI
+    through ``register_privacy``."""
+    app.command()(check)
+    app.command()(dpia)

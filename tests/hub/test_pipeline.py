@@ -1,0 +1,139 @@
+"""Events in → located incidents out, through the in-process bus and the ingest worker."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import numpy as np
+from sqlalchemy import func, select
+
+from ouie.core.geo import ENUFrame
+from ouie.core.labels import EventLabel
+from ouie.core.messages import topic_for
+from ouie.core.timebase import utc_now
+from ouie.hub.db import DeadLetter, Detection, Incident, Sensor
+from ouie.hub.service import Hub
+from ouie.transport.base import encode
+from ouie.transport.inproc import InProcBus
+from tests.hub.helpers import (
+    ORIGIN,
+    SITE,
+    enu_of,
+    events_for_source,
+    register_sensors,
+    sensor_grid,
+    settings_for,
+    status_for,
+)
+
+
+def _run(coro):  # type: ignore[no-untyped-def]
+    return asyncio.run(coro)
+
+
+def test_bus_events_become_one_located_incident(sqlite_url: str) -> None:
+    async def scenario() -> None:
+        bus = InProcBus()
+        hub = Hub(settings_for(sqlite_url), bus=bus)
+        await hub.start()
+        layout = sensor_grid(5)
+        register_sensors(hub, layout)
+        t0 = utc_now() - timedelta(seconds=2)
+        for message in events_for_source(layout, 12.0, -7.0, t0):
+            await bus.publish(topic_for(SITE, message.sensor_id, "events"), encode(message))
+        await bus.publish(topic_for(SITE, "s1", "status"), encode(status_for("s1")))
+        await hub.drain()
+        await hub.stop()
+        with hub.sessions() as session:
+            incidents = session.execute(select(Incident)).scalars().all()
+            assert len(incidents) == 1
+            incident = incidents[0]
+            assert incident.method == "tdoa"
+            assert incident.sensor_count == 5
+            east, north = enu_of(incident.lat, incident.lon)
+            assert abs(east - 12.0) < 0.5 and abs(north + 7.0) < 0.5
+            assert incident.ellipse_major_m is not None and incident.ellipse_major_m < 10
+            sensor = session.execute(select(Sensor).where(Sensor.sensor_id == "s1")).scalar_one()
+            assert sensor.health == "ok" and sensor.last_status is not None
+        hub.close()
+
+    _run(scenario())
+
+
+def test_duplicates_dropped_and_bad_messages_dead_lettered(sqlite_url: str) -> None:
+    async def scenario() -> None:
+        bus = InProcBus()
+        hub = Hub(settings_for(sqlite_url), bus=bus)
+        await hub.start()
+        layout = sensor_grid(4)
+        register_sensors(hub, layout)
+        events = events_for_source(layout, 0.0, 0.0, utc_now())
+        for message in events + events[:2]:  # two redeliveries
+            await bus.publish(topic_for(SITE, message.sensor_id, "events"), encode(message))
+        await bus.publish(topic_for(SITE, "s1", "events"), b"{not json")
+        await bus.publish(topic_for(SITE, "s2", "events"), encode(events[0]))  # wrong topic
+        future = events[0].model_copy(
+            update={
+                "onset": utc_now() + timedelta(hours=1),
+                "offset": utc_now() + timedelta(hours=1, seconds=1),
+                "message_id": "f" * 32,
+            }
+        )
+        await bus.publish(topic_for(SITE, "s1", "events"), encode(future))
+        ghost = events[0].model_copy(update={"sensor_id": "ghost", "message_id": "e" * 32})
+        await bus.publish(topic_for(SITE, "ghost", "events"), encode(ghost))
+        await hub.drain()
+        await hub.stop()
+        with hub.sessions() as session:
+            assert session.execute(select(func.count()).select_from(Detection)).scalar_one() == 4
+            reasons = sorted(session.execute(select(DeadLetter.reason)).scalars())
+            assert reasons == ["clock_future", "not_json", "topic_mismatch", "unknown_sensor"]
+        text = hub.metrics.render().decode()
+        assert "ouie_hub_duplicates_total 2.0" in text
+        assert 'ouie_hub_rejects_total{reason="not_json"} 1.0' in text
+        hub.close()
+
+    _run(scenario())
+
+
+def test_two_sounds_far_apart_in_time_make_two_incidents(hub: Hub) -> None:
+    layout = sensor_grid(4)
+    register_sensors(hub, layout)
+    t0 = utc_now() - timedelta(minutes=5)
+    from ouie.hub.ingest import Envelope
+
+    def envs(messages):  # type: ignore[no-untyped-def]
+        return [
+            Envelope("bus", topic_for(SITE, m.sensor_id, "events"), encode(m)) for m in messages
+        ]
+
+    first = events_for_source(layout, 5.0, 5.0, t0)
+    second = events_for_source(layout, -20.0, 10.0, t0 + timedelta(seconds=60))
+    glass = events_for_source(layout, 5.0, 5.0, t0, label=EventLabel.GLASS_BREAKING)
+    hub.processor.process(envs(first[:2]))
+    hub.processor.process(envs(first[2:] + second + glass))
+    with hub.sessions() as session:
+        rows = session.execute(select(Incident).order_by(Incident.first_onset)).scalars().all()
+    assert len(rows) == 3
+    assert all(row.method == "tdoa" and row.sensor_count == 4 for row in rows)
+    located = sorted((round(enu_of(r.lat, r.lon)[0]), r.label) for r in rows)
+    assert located == [(-20, "gunshot"), (5, "glass_breaking"), (5, "gunshot")]
+
+
+def test_fewer_than_three_sensors_fall_back_to_strongest(hub: Hub) -> None:
+    layout = sensor_grid(4)
+    register_sensors(hub, layout)
+    from ouie.hub.ingest import Envelope
+
+    events = events_for_source(layout, -35.0, -35.0, utc_now())[:2]
+    hub.processor.process(
+        [Envelope("bus", topic_for(SITE, m.sensor_id, "events"), encode(m)) for m in events]
+    )
+    with hub.sessions() as session:
+        incident = session.execute(select(Incident)).scalar_one()
+    assert incident.method == "strongest"
+    assert incident.radius_m == hub.settings.fusion.fallback_radius_m
+    east, north = enu_of(incident.lat, incident.lon)
+    assert np.hypot(east + 40.0, north + 40.0) < 1.0  # s1 at (-40, -40) is nearest and loudest
+    assert ENUFrame(*ORIGIN).lat0 == ORIGIN[0]
