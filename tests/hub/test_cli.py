@@ -82,3 +82,18 @@ def test_cli_manages_users_sensors_and_audit(config: Path, tmp_path: Path) -> No
     engine.dispose()
     broken = runner.invoke(app, ["audit", "verify", "--config", str(config)])
     assert broken.exit_code == 1
+
+
+def test_hub_refuses_to_start_in_production_mode_on_findings(tmp_path: Path) -> None:
+    bad = tmp_path / "hub.yaml"
+    bad.write_text(
+        "database:\n"
+        f"  url: sqlite:///{tmp_path / 'hub.sqlite3'}\n"
+        "compliance:\n"
+        "  production: true\n",  # no controller, DPO, legal basis, zone: must not start
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(app, ["hub", "--config", str(bad), "--migrate-only"])
+    assert result.exit_code == 2
+    assert "refusing to start in production mode" in result.output
+    assert not (tmp_path / "hub.sqlite3").exists()

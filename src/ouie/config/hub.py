@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ouie.privacy.compliance_settings import ComplianceSettings
 from ouie.web.settings import WebSettings
 
 SiteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -118,6 +119,10 @@ class HubSettings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     web: WebSettings = Field(default_factory=WebSettings)
+    compliance: ComplianceSettings = Field(
+        default_factory=ComplianceSettings,
+        description="controller, legal basis, zone: checked by `ouie check` and at start-up",
+    )
 
 
 def load_hub_settings(path: Path | None) -> HubSettings:

@@ -56,7 +56,16 @@ def hub_command(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from ouie.privacy.check import ComplianceError, startup_check
+    from ouie.privacy.scrub import install_log_scrubbing
+
+    install_log_scrubbing()
     settings = _settings(config)
+    try:
+        startup_check(settings)  # logs findings; refuses to start in production mode
+    except ComplianceError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     hub = Hub(settings)
     if migrate_only:
         hub.prepare()

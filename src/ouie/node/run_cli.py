@@ -49,6 +49,9 @@ def register_node_command(app: typer.Typer) -> None:
             level=level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        from ouie.privacy.scrub import install_log_scrubbing
+
+        install_log_scrubbing()  # broker passwords in URLs never reach a log line
         try:
             settings = load_settings(NodeSettings, config)
         except ConfigError as exc:
