@@ -71,6 +71,17 @@ def bench_audio(duration_s: float, rate: int = BENCH_RATE, seed: int = 0) -> Flo
     return np.clip(audio, -1, 1).astype(np.float32)
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _pin_one_core() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
@@ -135,7 +146,7 @@ def run(backends: list[str], duration_s: float) -> NodeBench:
         figures.append(BackendFigures.model_validate_json(child.stdout.strip().splitlines()[-1]))
     return NodeBench(
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
-        machine=f"{platform.machine()} {os.cpu_count()} CPU, {platform.processor() or 'cpu'}",
+        machine=f"{cpu_model()}, {os.cpu_count()} CPUs, {platform.machine()}",
         python=platform.python_version(),
         backends=figures,
         skipped=skipped,
