@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import delete, select, update
 
 from ouie.hub import audit
@@ -82,3 +84,39 @@ def test_tail_truncation_detected_via_head(hub: Hub) -> None:
         session.execute(delete(AuditEntry).where(AuditEntry.seq >= 4))
     result = hub.audit_verify()
     assert not result.ok and "head" in result.problems[-1]
+
+
+def test_concurrent_appends_on_sqlite_keep_one_chain(tmp_path: Path) -> None:
+    """API reads are audited while ingest writes: appends from many connections at once
+    must neither collide on a sequence number nor break the chain."""
+    import threading
+
+    from ouie.hub import audit as audit_module
+    from ouie.hub.db import make_engine, migrate, session_factory
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'race.sqlite3'}")
+    migrate(engine)
+    sessions = session_factory(engine)
+    failures: list[BaseException] = []
+
+    def append(worker: int) -> None:
+        for n in range(20):
+            try:
+                with sessions() as session, session.begin():
+                    audit_module.record(
+                        session, audit_module.AuditEvent("t", "x", "y", f"{worker}-{n}", {})
+                    )
+            except BaseException as exc:  # collected and asserted below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=append, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with sessions() as session:
+        result = audit_module.verify(session)
+    assert result.ok
+    assert result.entries == 120
+    engine.dispose()
