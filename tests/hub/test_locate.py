@@ -81,3 +81,17 @@ def test_three_sensors_locate_with_prior_ellipse() -> None:
         assert fix.ellipse_major_m is not None and fix.ellipse_major_m > 0
         # exact onsets, 3 sensors: the fix is one of the (up to two) exact solutions
         assert math.hypot(fix.east - source[0], fix.north - source[1]) < 1.0 or fix.radius_m > 1.0
+
+
+def test_fallback_places_a_source_between_two_equally_loud_sensors() -> None:
+    from ouie.hub.locate import Observation, fallback
+
+    left = Observation(east=0.0, north=0.0, up=4.0, onset_s=0.0, strength=-20.0)
+    right = Observation(east=40.0, north=0.0, up=4.0, onset_s=0.0, strength=-20.0)
+    far = Observation(east=0.0, north=300.0, up=4.0, onset_s=0.0, strength=-45.0)
+    fix = fallback([left, right, far], radius_m=150.0)
+    assert fix.method == "strongest"
+    assert (fix.east, fix.north) == (20.0, 0.0)
+    assert fix.used == (0, 1)
+    louder = fallback([left, Observation(40.0, 0.0, 4.0, 0.0, -23.0)], radius_m=150.0)
+    assert 0.0 < louder.east < 20.0  # pulled towards the louder sensor

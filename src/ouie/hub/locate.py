@@ -11,7 +11,9 @@ echo, a bad clock) does not drag the fix.
 The covariance of ``(x, y)`` is ``σ² (JᵀJ)⁻¹`` from the Jacobian at the solution, with ``σ``
 the larger of the prior timing error (× c) and the residual scale; the 95 % ellipse has
 semi-axes ``√(χ²₂(0.95) λ)`` along the eigenvectors. With fewer than 3 sensors, or when the
-fit fails, the strongest sensor's position is returned with a fixed radius instead.
+fit fails, the level-weighted centroid of the loudest sensors (those within
+``LEVEL_SPAN_DB`` of the strongest) is returned with a fixed radius instead: a source between
+two lamp posts is then placed between them, not on the louder one.
 """
 
 from __future__ import annotations
@@ -54,12 +56,19 @@ class Fix:
     t0_s: float | None = None
 
 
+LEVEL_SPAN_DB = 6.0
+
+
 def fallback(observations: list[Observation], radius_m: float) -> Fix:
-    strongest = max(range(len(observations)), key=lambda i: observations[i].strength)
-    obs = observations[strongest]
-    return Fix(
-        east=obs.east, north=obs.north, method="strongest", radius_m=radius_m, used=(strongest,)
-    )
+    """Centroid of the loudest sensors weighted by received power (``strength`` in dB)."""
+    loudest = max(obs.strength for obs in observations)
+    near = [
+        i for i, obs in enumerate(observations) if obs.strength >= loudest - LEVEL_SPAN_DB
+    ]
+    weights = np.array([10.0 ** ((observations[i].strength - loudest) / 10.0) for i in near])
+    east = float(np.dot(weights, [observations[i].east for i in near]) / weights.sum())
+    north = float(np.dot(weights, [observations[i].north for i in near]) / weights.sum())
+    return Fix(east=east, north=north, method="strongest", radius_m=radius_m, used=tuple(near))
 
 
 def _linear_start(

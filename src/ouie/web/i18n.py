@@ -149,7 +149,10 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Multilateration from arrival times",
         "Multilatération par temps d'arrivée",
     ),
-    "incident.method.strongest": ("Nearest sensor", "Capteur le plus proche"),
+    "incident.method.strongest": (
+        "Loudest sensors (level-weighted)",
+        "Capteurs les plus forts (pondéré par le niveau)",
+    ),
     "incident.ellipse": ("95 % ellipse", "Ellipse à 95 %"),
     "incident.radius": ("radius", "rayon"),
     "incident.history": ("State history", "Historique des états"),
