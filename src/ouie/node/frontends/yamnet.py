@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
+import scipy.fft
 
 SAMPLE_RATE = 16000
 FRAME = 400
@@ -59,15 +60,16 @@ def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Log-mel frames ``[n_frames, 64]`` of 16 kHz mono audio."""
     frames = frame_signal(np.asarray(audio, dtype=np.float32)) * periodic_hann()
     magnitude = np.abs(np.fft.rfft(frames, n=FFT, axis=-1)).astype(np.float32)
-    return np.log(magnitude @ mel_matrix() + LOG_OFFSET).astype(np.float32)
+    return np.asarray(np.log(magnitude @ mel_matrix() + LOG_OFFSET), dtype=np.float32)
 
 
 def log_mel_batch(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """``[n, samples]`` windows → ``[n, frames, 64]``."""
-    frames = (
-        np.stack([frame_signal(w) for w in windows])
-        if len(windows)
-        else np.zeros((0, 0, FRAME), dtype=np.float32)
-    )
-    spectra = np.abs(np.fft.rfft(frames * periodic_hann(), n=FFT, axis=-1)).astype(np.float32)
-    return np.log(spectra @ mel_matrix() + LOG_OFFSET).astype(np.float32)
+    """``[n, samples]`` windows → ``[n, frames, 64]`` (all frames of all windows at once)."""
+    windows = np.asarray(windows, dtype=np.float32)
+    if windows.shape[0] == 0 or windows.shape[-1] < FRAME:
+        n_frames = max(0, (windows.shape[-1] - FRAME) // HOP + 1)
+        return np.zeros((windows.shape[0], n_frames, N_MELS), dtype=np.float32)
+    frames = np.lib.stride_tricks.sliding_window_view(windows, FRAME, axis=-1)[..., ::HOP, :]
+    spectra = np.abs(scipy.fft.rfft(frames * periodic_hann(), n=FFT, axis=-1, workers=1))
+    mel = np.asarray(spectra, dtype=np.float32) @ mel_matrix()
+    return np.asarray(np.log(mel + LOG_OFFSET), dtype=np.float32)
