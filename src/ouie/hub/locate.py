@@ -62,9 +62,7 @@ LEVEL_SPAN_DB = 6.0
 def fallback(observations: list[Observation], radius_m: float) -> Fix:
     """Centroid of the loudest sensors weighted by received power (``strength`` in dB)."""
     loudest = max(obs.strength for obs in observations)
-    near = [
-        i for i, obs in enumerate(observations) if obs.strength >= loudest - LEVEL_SPAN_DB
-    ]
+    near = [i for i, obs in enumerate(observations) if obs.strength >= loudest - LEVEL_SPAN_DB]
     weights = np.array([10.0 ** ((observations[i].strength - loudest) / 10.0) for i in near])
     east = float(np.dot(weights, [observations[i].east for i in near]) / weights.sum())
     north = float(np.dot(weights, [observations[i].north for i in near]) / weights.sum())

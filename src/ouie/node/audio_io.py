@@ -28,7 +28,7 @@ def mix_down(audio: npt.NDArray[np.floating] | FloatArray) -> FloatArray:
     if array.ndim == 1:
         return array
     if array.ndim == 2:
-        return array.mean(axis=1, dtype=np.float32)
+        return np.asarray(array.mean(axis=1), dtype=np.float32)
     raise AudioInputError(f"audio must be [samples] or [samples, channels], got {array.shape}")
 
 

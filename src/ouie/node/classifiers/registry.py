@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import cast
 
 from ouie.config.node import ClassifierSettings
 from ouie.node.classifiers.base import Classifier, ClassifierError
@@ -37,7 +36,7 @@ def create_classifier(settings: ClassifierSettings) -> Classifier:
     classifier = module.create(settings)
     if not isinstance(classifier, Classifier):
         raise ClassifierError(f"backend {settings.backend!r} did not return a Classifier")
-    return cast(Classifier, classifier)
+    return classifier
 
 
 def describe(name: str) -> str:
