@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any, cast
 from xml.etree import ElementTree
 
 from fastapi import FastAPI
@@ -212,17 +213,16 @@ def test_verification_buttons_follow_the_hubs_routes(web: tuple[HubEnv, TestClie
     incident = wait_incident(env, "gunshot")
     login(client, "operator")
     page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
-    assert "cam-place-ne" in page and "data-verify=" not in page  # cameras ranked, no route
+    # cameras ranked; the verification routes exist but no service is attached: no buttons
+    assert "cam-place-ne" in page and "data-verify=" not in page
 
-    app = client.app
-    assert isinstance(app, FastAPI)
-
-    @app.post("/api/v1/incidents/{incident_id}/camera-cue")
-    def cue(incident_id: str) -> dict[str, str]:  # stands in for the verification routes
-        return {"incident_id": incident_id}
-
-    page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    env.hub.verification = cast(Any, object())  # stands in for an attached service
+    try:
+        page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    finally:
+        env.hub.verification = None
     assert f'data-verify="/api/v1/incidents/{incident.id}/camera-cue"' in page
+    assert 'data-testid="drone-plan"' in page
 
 
 def test_mounting_twice_is_harmless(web: tuple[HubEnv, TestClient]) -> None:

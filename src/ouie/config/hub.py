@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -122,6 +122,12 @@ class HubSettings(BaseSettings):
     compliance: ComplianceSettings = Field(
         default_factory=ComplianceSettings,
         description="controller, legal basis, zone: checked by `ouie check` and at start-up",
+    )
+    verify: Path | dict[str, Any] | None = Field(
+        default=None,
+        description="alarm verification (cameras, drone docks, outputs): a verify.yaml path or "
+        "the `ouie.config.verify.VerifySettings` fields inline; validated when the hub "
+        "builds the service (the `verify` extra is only needed when it is set)",
     )
 
 

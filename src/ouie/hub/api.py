@@ -144,12 +144,21 @@ def create_app(hub: Hub, manage_hub: bool = True) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        verifying = False
         if manage_hub:
             await hub.start()
+            if settings.verify is not None:
+                from ouie.hub.verification import start_configured
+
+                verifying = await start_configured(hub)
         try:
             yield
         finally:
             if manage_hub:
+                if verifying:
+                    from ouie.hub.verification import detach
+
+                    await detach(hub)
                 await hub.stop()
 
     app = FastAPI(
@@ -413,6 +422,8 @@ def create_app(hub: Hub, manage_hub: bool = True) -> FastAPI:
         except incidents.TransitionError as exc:
             raise HTTPException(409, str(exc)) from exc
         hub.live.publish({"type": "incident.updated", "incident": data})
+        change = "closed" if body.to == "closed" else "state_changed"
+        hub.notify_verification([(str(data["id"]), change)])
         return data
 
     @route("POST", "/incidents/{incident_id}/feedback", Perm.FEEDBACK_WRITE, status_code=201)
@@ -737,6 +748,14 @@ def create_app(hub: Hub, manage_hub: bool = True) -> FastAPI:
                 {"outcome": "rejected", "reason": outcome.split(":", 1)[1]}, status_code=422
             )
         return JSONResponse({"outcome": outcome}, status_code=202 if outcome == "accepted" else 200)
+
+    # ------------------------------------------------------------------ verification
+    try:  # camera cue, drone dispatch (issue 8); needs the `verify` extra
+        from ouie.hub.verification import register_routes
+    except ImportError:
+        pass
+    else:
+        register_routes(route, hub)
 
     @app.get(
         "/metrics",

@@ -52,11 +52,22 @@ class Perm(StrEnum):
     METRICS_READ = "metrics:read"
     SYSTEM_ADMIN = "system:admin"
     TOKENS_OWN = "tokens:own"
+    CAMERA_CUE = "camera:cue"
+    DRONE_PLAN = "drone:plan"
+    DRONE_APPROVE = "drone:approve"
+    DRONE_ABORT = "drone:abort"
 
 
 _VIEWER = {Perm.INCIDENTS_READ, Perm.SENSORS_READ, Perm.STATS_READ, Perm.TOKENS_OWN}
-_OPERATOR = _VIEWER | {Perm.INCIDENTS_ACT, Perm.FEEDBACK_WRITE}
+_OPERATOR = _VIEWER | {
+    Perm.INCIDENTS_ACT,
+    Perm.FEEDBACK_WRITE,
+    Perm.CAMERA_CUE,
+    Perm.DRONE_PLAN,
+    Perm.DRONE_ABORT,
+}
 _SUPERVISOR = _OPERATOR | {
+    Perm.DRONE_APPROVE,  # only supervisors may send a drone (issue 8; the dispatcher checks too)
     Perm.SENSORS_CONFIGURE,
     Perm.USERS_READ,
     Perm.INGEST_READ,
@@ -70,7 +81,7 @@ PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.OPERATOR: frozenset(_OPERATOR),
     Role.SUPERVISOR: frozenset(_SUPERVISOR),
     Role.AUDITOR: frozenset(_AUDITOR),
-    Role.ADMIN: frozenset(Perm),
+    Role.ADMIN: frozenset(Perm) - {Perm.DRONE_APPROVE},
 }
 
 _hasher = PasswordHasher()

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,6 +30,9 @@ from ouie.hub.mqtt import MqttIngest
 from ouie.hub.registry import SensorRegistry
 from ouie.hub.retention import run_retention
 from ouie.transport.inproc import InProcBus, Subscription
+
+if TYPE_CHECKING:
+    from ouie.verify.service import VerificationService
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,10 @@ class Hub:
         self._bus_subs: list[Subscription] = []
         self.started = False
         self._bus_inflight = 0
+        # issue 8: verification actions, attached by ``ouie.hub.verification.attach``
+        self.verification: VerificationService | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.background: set[asyncio.Task[Any]] = set()
 
     # -- lifecycle -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -71,6 +78,7 @@ class Hub:
         if self.started:
             return
         await asyncio.to_thread(self.prepare)
+        self.loop = asyncio.get_running_loop()
         self.worker.start()
         if self.bus is not None:
             for topic_filter in ("ouie/v1/+/+/events", "ouie/v1/+/+/status"):
@@ -126,6 +134,7 @@ class Hub:
             self.registry.load(session)
 
     def _on_changes(self, changes: list[IncidentChange]) -> None:
+        self.notify_verification([(change.incident_id, change.kind) for change in changes])
         if not self.live.subscribers:
             return
         ids = list({change.incident_id for change in changes})
@@ -136,6 +145,16 @@ class Hub:
             data = by_id.get(change.incident_id)
             if data is not None:
                 self.live.publish({"type": f"incident.{change.kind}", "incident": data})
+
+    def notify_verification(self, changes: list[tuple[str, str]]) -> None:
+        """Hand committed incident changes ``(id, "created"|"updated"|"state_changed"|
+        "closed")`` to the verification service (webhooks, CAP, MQTT, auto-cue), if one is
+        attached. Never blocks; callable from any thread."""
+        if self.verification is None or not changes:
+            return
+        from ouie.hub.verification import incident_hook
+
+        incident_hook(self, changes)
 
     def notify_incident(self, incident: Incident, kind: str = "updated") -> None:
         self.live.publish({"type": f"incident.{kind}", "incident": incidents.summary(incident)})

@@ -176,6 +176,23 @@ async def _serve_console(
     return server, task
 
 
+async def _start_verification(hub: LocalHub, out: Console) -> Any:
+    """Loopback ONVIF cameras and a MAVLink vehicle at the site's dock, so an operator can
+    cue a camera and a supervisor can approve a drone flight from the console."""
+    try:
+        from ouie.verify.demo import start_demo_verification
+    except ImportError:  # the verify extra is not installed: the demo runs without it
+        out.print("verification: not installed (pip install 'ouie[verify]')", highlight=False)
+        return None
+    demo = await start_demo_verification(hub.hub)
+    out.print(
+        "verification: simulated PTZ cameras and a drone dock are live "
+        "(cue a camera as operator; the demo login is a supervisor and can approve a flight)",
+        highlight=False,
+    )
+    return demo
+
+
 def _hub_for(options: DemoOptions, workdir: Path, temperature_c: float) -> LocalHub:
     return LocalHub(
         broker=options.broker,
@@ -202,9 +219,11 @@ async def run_demo(options: DemoOptions, out: Console) -> dict[str, Any]:
         await hub.start()
         hub.listeners.append(view.on_live)
         server: tuple[Any, asyncio.Task[None]] | None = None
+        verification: Any = None
         try:
             if options.console and not options.headless:
                 server = await _serve_console(hub, options, out)
+                verification = await _start_verification(hub, out)
             origin: datetime | None = None
             if not options.is_realtime:
                 origin = utc_now() - timedelta(seconds=schedule.total_s + 60.0)
@@ -248,6 +267,8 @@ async def run_demo(options: DemoOptions, out: Console) -> dict[str, Any]:
                     if refresher is not None:
                         refresher.cancel()
         finally:
+            if verification is not None:
+                await verification.close()
             if server is not None:
                 uvicorn_server, task = server
                 uvicorn_server.should_exit = True

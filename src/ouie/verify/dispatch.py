@@ -120,6 +120,7 @@ class MissionRun:
     error: str | None = None
     cancel: bool = False
     armed_seen: bool = False  # armed at some point (ARM accepted or an armed HEARTBEAT)
+    armed_at: float | None = None  # time.monotonic() of the ARM ack / first armed HEARTBEAT
     vehicle: VehicleState = field(default_factory=VehicleState)
 
     def to_json(self) -> dict[str, object]:
@@ -358,7 +359,16 @@ class DroneDispatcher:
             run.vehicle = state
             if state.armed:
                 run.armed_seen = True
-            elif run.armed_seen and run.state in ("in_flight", "returning"):
+                if run.armed_at is None:
+                    run.armed_at = state.last_heartbeat
+            elif (
+                run.armed_at is not None
+                and state.last_heartbeat is not None
+                and state.last_heartbeat > run.armed_at
+                and run.state in ("in_flight", "returning")
+            ):
+                # Only a HEARTBEAT received after arming says "landed": until then states
+                # still carry the pre-arming "disarmed" flag and must not end the mission.
                 # Landed and disarmed after the flight: the mission is over, the dock free.
                 self.complete(run.mission_id)
 
@@ -403,6 +413,7 @@ class DroneDispatcher:
             result = await self._command(run, actor, name, call, params)
             if name == "arm" and result == "ACCEPTED":
                 run.armed_seen = True
+                run.armed_at = time.monotonic()
             if result != "ACCEPTED":
                 if name != "set_mode_guided":  # armed or maybe armed: bring it home
                     await self._rtl(run, "system")
@@ -443,7 +454,8 @@ class DroneDispatcher:
         result = "cancelled"
         if link is not None and (link.state.armed or run.state in ("launching", "in_flight")):
             result = await self._rtl(run, actor)
-            run.state = "returning"
+            if run.state != "completed":  # it may have landed while the command was acked
+                run.state = "returning"
         launch = self._launches.get(mission_id)
         if launch is not None and run.state == "uploading":
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):

@@ -451,7 +451,7 @@ class WebApp:
         verify = {
             name: path.replace("{incident_id}", incident_id)
             for name, path in VERIFY_ROUTES.items()
-            if self._has_route(path)
+            if self.hub.verification is not None and self._has_route(path)
         }
         return self.render(
             page,

@@ -361,10 +361,9 @@ class MavlinkVehicle:
         if v.mode == MODE_GUIDED and v.takeoff_alt is not None:
             self._fly_to(v.east, v.north, v.takeoff_alt, dt)
         elif v.mode == MODE_RTL:
-            if (
-                not self._fly_to(0.0, 0.0, max(v.alt, 1.0), dt)
-                and math.hypot(v.east, v.north) > 0.5
-            ):
+            # home at the current altitude first, then descend (a climb back to 1 m here
+            # used to cancel a descent step smaller than 1 m: the vehicle never landed)
+            if not self._fly_to(0.0, 0.0, v.alt, dt) and math.hypot(v.east, v.north) > 0.5:
                 return
             v.alt = max(0.0, v.alt - self.climb_m_s * dt)
             if v.alt <= 0.0:

@@ -213,6 +213,25 @@
     }
   });
 
+  /* --- drones in flight (verification, issue 8): polled while the hub offers them --- */
+  const droneMarkers = new Map();
+  async function drones() {
+    const result = await api("GET", "/api/v1/drone-missions");
+    if (!result.ok) return;  // 503: verification not configured; 403: not allowed
+    const seen = new Set();
+    result.data.vehicles.forEach((d) => {
+      const v = d.vehicle;
+      if (!v || v.lat == null || !v.armed) return;
+      seen.add(d.dock_id);
+      const label = d.dock_id + " · " + (v.relative_alt_m == null ? "—" : Number(v.relative_alt_m).toFixed(0) + " m");
+      const marker = droneMarkers.get(d.dock_id);
+      if (marker) { marker.setLatLng([v.lat, v.lon]); marker.setTooltipContent(label); }
+      else droneMarkers.set(d.dock_id, M.droneMarker([v.lat, v.lon], label).addTo(view.map));
+    });
+    Array.from(droneMarkers.keys()).forEach((k) => { if (!seen.has(k)) { droneMarkers.get(k).remove(); droneMarkers.delete(k); } });
+    setTimeout(drones, 1000);
+  }
+
   async function start() {
     const result = await api("GET", el.dataset.src);
     if (!result.ok) { toast(failure(result), "error"); return; }
@@ -227,6 +246,7 @@
     updateCount();
     connect();
     setInterval(refreshSensors, 10000);
+    drones();
     el.dataset.ready = "1";
   }
 

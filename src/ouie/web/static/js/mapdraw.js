@@ -137,5 +137,16 @@
     }).bindTooltip(item.id);
   }
 
-  window.ouieMap = { COLOURS, HEALTH, classIcon, ellipse, uncertainty, createMap, sensorMarker, equipmentMarker };
+  /* A drone in flight (issue 8): position from the hub's /api/v1/drone-missions. */
+  function droneMarker(latlng, label) {
+    const html = '<svg viewBox="0 0 24 24" width="26" height="26" aria-hidden="true"><circle cx="12" cy="12" r="11" fill="#0b6e4f" stroke="#fff" stroke-width="2"/>' +
+      '<path d="M6 6l12 12M18 6L6 18" stroke="#fff" stroke-width="2"/><circle cx="6" cy="6" r="2.4" fill="#fff"/><circle cx="18" cy="6" r="2.4" fill="#fff"/>' +
+      '<circle cx="6" cy="18" r="2.4" fill="#fff"/><circle cx="18" cy="18" r="2.4" fill="#fff"/></svg>';
+    return L.marker(latlng, {
+      icon: L.divIcon({ className: "drone-marker", html, iconSize: [26, 26], iconAnchor: [13, 13] }),
+      keyboard: false, title: label, zIndexOffset: 1000,
+    }).bindTooltip(label);
+  }
+
+  window.ouieMap = { COLOURS, HEALTH, classIcon, ellipse, uncertainty, createMap, sensorMarker, equipmentMarker, droneMarker, lastMap: null };
 })();
