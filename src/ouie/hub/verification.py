@@ -23,7 +23,8 @@ dispatch, webhooks, CAP, MQTT); this module wires it into a ``Hub``:
   | ``GET /drone-missions`` | ``incidents:read`` (runs and vehicle positions, for the map) |
 
 Without an attached service the routes answer 404 (nothing to verify with on this hub).
-``build_service`` makes the service from the hub's ``verify:`` settings (``ouie.config.hub.HubSettings.verify``).
+``build_service`` makes the service from the hub's ``verify:`` settings
+(``ouie.config.hub.HubSettings.verify``).
 """
 
 from __future__ import annotations
