@@ -981,6 +981,8 @@ def load_for_check(path: Path, role: Role | None = None) -> tuple[CheckedConfig,
                     compliance_raw = value
                 elif key == "verify":
                     verify_raw = value
+        if isinstance(merged.get("verify"), dict):  # the hub's own `verify:` section, inline
+            verify_raw = merged["verify"]
     try:
         settings = model.model_validate(merged)
     except ValidationError as exc:
