@@ -1,0 +1,187 @@
+"""ouie-compact backend: the bundled model loads without ../shared, refuses a damaged copy,
+and on real held-out dev clips (fold 0, never trained on) finds gunshots and breaking glass
+and stays silent on speech."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ouie.config.node import ClassifierSettings
+from ouie.core.labels import EVENT_LABELS, EventLabel
+from ouie.eval.dataset import Clip, load_dataset
+from ouie.models.store import ModelFileError
+from ouie.node.audio_io import read_audio, to_rate
+from ouie.node.classifiers.base import Classifier, ClassifierError
+from ouie.node.classifiers.compact import (
+    DIGEST_FILE,
+    MODEL_FILE,
+    SAMPLE_RATE,
+    WINDOW_SAMPLES,
+    CompactClassifier,
+    create,
+    load,
+)
+from ouie.node.classifiers.registry import backend_names, create_classifier
+from ouie.node.pipeline import window_starts
+
+HELD_OUT_FOLD = 0
+THRESHOLD = 0.5
+
+
+@pytest.fixture(scope="module")
+def compact() -> CompactClassifier:
+    return load()
+
+
+def _bundle_copy(tmp_path: Path) -> Path:
+    import ouie
+
+    bundle = Path(ouie.__file__).parent / "models_bundled"
+    for name in (MODEL_FILE, DIGEST_FILE):
+        shutil.copy(bundle / name, tmp_path / name)
+    return tmp_path
+
+
+def test_bundled_model_is_the_default_backend() -> None:
+    assert "compact" in backend_names()
+    classifier = create_classifier(ClassifierSettings())
+    assert isinstance(classifier, Classifier)
+    assert classifier.model_id.startswith("ouie-compact@")
+    assert len(classifier.model_id.split("@")[1]) == 8
+    assert classifier.sample_rate == SAMPLE_RATE == 16000
+    assert classifier.window_samples == WINDOW_SAMPLES == 15600
+    assert classifier.hop_samples == 4000  # 0.25 s
+
+
+def test_bundled_model_is_small() -> None:
+    import ouie
+
+    size = (Path(ouie.__file__).parent / "models_bundled" / MODEL_FILE).stat().st_size
+    assert size < 2_000_000
+
+
+def test_scores_shape_range_and_batching(compact: CompactClassifier) -> None:
+    rng = np.random.default_rng(3)
+    windows = (0.05 * rng.standard_normal((70, WINDOW_SAMPLES))).astype(np.float32)
+    scores = compact.scores(windows)
+    assert scores.shape == (70, len(EVENT_LABELS))
+    assert scores.dtype == np.float32
+    assert np.all((scores >= 0.0) & (scores <= 1.0))
+    # batching (64 per onnxruntime call) does not change a window's scores
+    np.testing.assert_allclose(compact.scores(windows[65:67]), scores[65:67], atol=1e-5)
+    assert compact.scores(np.zeros((0, WINDOW_SAMPLES), np.float32)).shape == (0, 8)
+
+
+def test_silence_is_not_an_event(compact: CompactClassifier) -> None:
+    assert compact.scores(np.zeros((1, WINDOW_SAMPLES), np.float32)).max() < THRESHOLD
+
+
+def test_wrong_window_shape_is_refused(compact: CompactClassifier) -> None:
+    with pytest.raises(ClassifierError, match="15600"):
+        compact.scores(np.zeros((2, 16000), np.float32))
+
+
+def test_hop_and_threads_come_from_settings() -> None:
+    classifier = create(ClassifierSettings(hop_s=0.5, threads=2))
+    assert classifier.hop_samples == 8000
+
+
+def test_network_is_fast_on_one_thread(compact: CompactClassifier) -> None:
+    patch = compact.patches(np.zeros((1, WINDOW_SAMPLES), np.float32))
+    compact.patch_scores(patch)
+    started = time.perf_counter()
+    for _ in range(50):
+        compact.patch_scores(patch)
+    per_patch_ms = (time.perf_counter() - started) / 50 * 1e3
+    assert per_patch_ms < 5.0  # ≈0.2–0.3 ms measured; generous for loaded CI machines
+
+
+def test_damaged_copy_is_refused(tmp_path: Path) -> None:
+    folder = _bundle_copy(tmp_path)
+    data = bytearray((folder / MODEL_FILE).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (folder / MODEL_FILE).write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match=r"ouie_compact\.onnx.*sha256"):
+        load(folder)
+    with pytest.raises(ModelFileError):
+        create(ClassifierSettings(model_dir=folder))
+
+
+def test_missing_digest_is_refused(tmp_path: Path) -> None:
+    folder = _bundle_copy(tmp_path)
+    (folder / DIGEST_FILE).unlink()
+    with pytest.raises(ModelFileError, match=DIGEST_FILE):
+        load(folder)
+
+
+def test_intact_copy_loads_with_the_same_id(tmp_path: Path, compact: CompactClassifier) -> None:
+    assert load(_bundle_copy(tmp_path)).model_id == compact.model_id
+
+
+def test_model_dir_without_compact_model_uses_the_bundle(
+    tmp_path: Path, compact: CompactClassifier
+) -> None:
+    assert create(ClassifierSettings(model_dir=tmp_path)).model_id == compact.model_id
+
+
+# --- real held-out clips (../shared/data/dev, fold 0) -------------------------------------
+
+
+def _held_out(dev_data_dir: Path, label: str) -> list[Clip]:
+    clips = [c for c in load_dataset(dev_data_dir) if c.fold == HELD_OUT_FOLD and c.label == label]
+    assert clips, f"no fold-{HELD_OUT_FOLD} {label} clips"
+    return clips
+
+
+def _clip_max(compact: CompactClassifier, clip: Clip) -> np.ndarray:
+    audio, rate = read_audio(clip.path)
+    signal = to_rate(audio, rate, SAMPLE_RATE)
+    starts = window_starts(signal.size, WINDOW_SAMPLES, compact.hop_samples)
+    windows = np.zeros((len(starts), WINDOW_SAMPLES), np.float32)
+    for i, start in enumerate(starts):
+        part = signal[start : start + WINDOW_SAMPLES]
+        windows[i, : part.size] = part
+    return compact.scores(windows).max(axis=0)
+
+
+# Floors a little under what the bundled model measures (DATA_CARD.md): glass 51/53, SESA
+# gunshots 18/24, all gunshots 20/43 — the gunshot_rpi collection (overloaded captures whose
+# "other" clips from the same recorder look alike) is mostly missed, a known weakness.
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("label", "collection", "min_recall"),
+    [
+        (EventLabel.GLASS_BREAKING, "", 0.9),
+        (EventLabel.GUNSHOT, "sesa/", 0.65),
+        (EventLabel.GUNSHOT, "", 0.4),
+    ],
+)
+def test_held_out_events_are_found(
+    dev_data_dir: Path,
+    compact: CompactClassifier,
+    label: EventLabel,
+    collection: str,
+    min_recall: float,
+) -> None:
+    k = EVENT_LABELS.index(label)
+    clips = [c for c in _held_out(dev_data_dir, label.value) if c.file.startswith(collection)]
+    assert len(clips) >= 10
+    found = [float(_clip_max(compact, clip)[k]) >= THRESHOLD for clip in clips]
+    assert np.mean(found) >= min_recall, f"{label}: {sum(found)}/{len(found)} clips found"
+
+
+@pytest.mark.shared
+def test_held_out_speech_stays_below_threshold(
+    dev_data_dir: Path, compact: CompactClassifier
+) -> None:
+    loud = {
+        clip.file: float(best.max())
+        for clip in _held_out(dev_data_dir, "speech")
+        if (best := _clip_max(compact, clip)).max() >= THRESHOLD
+    }
+    assert not loud, f"speech clips scoring ≥ {THRESHOLD}: {loud}"
