@@ -14,7 +14,7 @@ from fractions import Fraction
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import resample_poly
+from scipy.signal import firwin, resample_poly
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -27,11 +27,20 @@ class StreamResampler:
         # resample_poly's default filter spans 10·max(up, down) taps at the upsampled rate.
         half_taps_in = math.ceil(10 * max(self.up, self.down) / self.up) + 1
         self.context = math.ceil(half_taps_in / self.down) * self.down
+        # resample_poly's own default filter, designed once instead of on every chunk.
+        taps = 2 * 10 * max(self.up, self.down) + 1
+        self._filter = (
+            None
+            if self.passthrough
+            else firwin(taps, 1.0 / max(self.up, self.down), window=("kaiser", 5.0))
+        )
         self._history = np.zeros(self.context, dtype=np.float32)  # zeros before the start
         self._pending = np.zeros(0, dtype=np.float32)
 
     def _resample(self, block: FloatArray) -> FloatArray:
-        return np.asarray(resample_poly(block, self.up, self.down), dtype=np.float32)
+        return np.asarray(
+            resample_poly(block, self.up, self.down, window=self._filter), dtype=np.float32
+        )
 
     def push(self, samples: FloatArray) -> FloatArray:
         if self.passthrough:
