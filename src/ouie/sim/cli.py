@@ -20,7 +20,7 @@ FoldsOption = Annotated[
     str,
     typer.Option(
         "--clip-folds",
-        help="dataset folds event clips are drawn from (comma-separated; 'all'); default 4, "
+        help="dataset folds event clips are drawn from (comma-separated; 'all'); default 0, "
         "the fold ouie-compact never trained on",
     ),
 ]
@@ -123,7 +123,7 @@ def run(
     no_dataset: Annotated[
         bool, typer.Option("--no-dataset", help="synthetic sources and ambience only")
     ] = False,
-    clip_folds: FoldsOption = "4",
+    clip_folds: FoldsOption = "0",
     seed: Annotated[int | None, typer.Option(help="override the scenario's seed")] = None,
     duration: Annotated[
         float | None, typer.Option(min=1.0, help="play only the first S seconds")
@@ -211,7 +211,7 @@ def demo(
     no_dataset: Annotated[
         bool, typer.Option("--no-dataset", help="synthetic sources and ambience only")
     ] = False,
-    clip_folds: FoldsOption = "4",
+    clip_folds: FoldsOption = "0",
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Watch ouie work: hub, console and a simulated Saint-Étienne street, in one command."""
