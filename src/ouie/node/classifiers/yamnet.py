@@ -114,14 +114,10 @@ class YamnetClassifier:
 
     def patches(self, frames: FloatArray) -> FloatArray:
         """Log-mel patches ``[n, 96, 64]`` of windows ``[n, 15600]``."""
-        windows = np.asarray(frames, dtype=np.float32)
-        if windows.ndim != 2 or windows.shape[1] != WINDOW_SAMPLES:
-            raise ClassifierError(
-                f"yamnet expects windows of shape [n, {WINDOW_SAMPLES}], got {list(windows.shape)}"
-            )
-        if windows.shape[0] == 0:
-            return np.zeros((0, frontend.PATCH_FRAMES, frontend.N_MELS), dtype=np.float32)
-        return frontend.log_mel_batch(windows)
+        try:
+            return frontend.window_patches(frames, "yamnet")
+        except ValueError as exc:
+            raise ClassifierError(str(exc)) from exc
 
     def raw_scores(self, patches: FloatArray) -> FloatArray:
         """The network's 521 AudioSet scores ``[n, 521]`` for log-mel patches ``[n, 96, 64]``.

@@ -89,3 +89,18 @@ def log_mel_batch(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     frames = np.lib.stride_tricks.sliding_window_view(windows, FRAME, axis=-1)[..., ::HOP, :]
     spectra = np.abs(scipy.fft.rfft(frames * periodic_hann(), n=FFT, axis=-1, workers=1))
     return _to_mel(np.asarray(spectra, dtype=np.float32))
+
+
+def window_patches(frames: npt.NDArray[np.float32], who: str) -> npt.NDArray[np.float32]:
+    """Log-mel patches ``[n, 96, 64]`` of classifier windows ``[n, 15600]``.
+
+    Raises ``ValueError`` naming ``who`` (the backend) when the windows have another shape.
+    """
+    windows = np.asarray(frames, dtype=np.float32)
+    if windows.ndim != 2 or windows.shape[1] != PATCH_SAMPLES:
+        raise ValueError(
+            f"{who} expects windows of shape [n, {PATCH_SAMPLES}], got {list(windows.shape)}"
+        )
+    if windows.shape[0] == 0:
+        return np.zeros((0, PATCH_FRAMES, N_MELS), dtype=np.float32)
+    return log_mel_batch(windows)
