@@ -18,7 +18,7 @@ import numpy.typing as npt
 from ouie.config.node import EventSettings, PrivacySettings
 from ouie.core.labels import EVENT_LABELS
 from ouie.eval.metrics import ScoreTimeline, timeline_from_windows
-from ouie.node.classifiers.base import Classifier
+from ouie.node.classifiers.base import Classifier, ClassifierWrapper
 from ouie.node.pipeline import (
     DetectedEvent,
     DetectionPipeline,
@@ -32,28 +32,12 @@ FloatArray = npt.NDArray[np.float32]
 STREAM_CHUNK_S = 0.1
 
 
-class RecordingClassifier:
+class RecordingClassifier(ClassifierWrapper):
     """A classifier that remembers the score rows it returned since the last ``take``."""
 
     def __init__(self, inner: Classifier) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._rows: list[FloatArray] = []
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return self.inner.sample_rate
-
-    @property
-    def window_samples(self) -> int:
-        return self.inner.window_samples
-
-    @property
-    def hop_samples(self) -> int:
-        return self.inner.hop_samples
 
     def scores(self, frames: FloatArray) -> FloatArray:
         result = self.inner.scores(frames)

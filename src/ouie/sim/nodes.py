@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ouie.core.messages import EventMessage, StatusMessage
-from ouie.node.classifiers.base import Classifier
+from ouie.node.classifiers.base import Classifier, ClassifierWrapper
 from ouie.node.pipeline import DetectedEvent, DetectionPipeline
 from ouie.node.runtime import NodeRuntime
 from ouie.node.sources import AudioChunk, AudioSource
@@ -34,59 +34,27 @@ FloatArray = npt.NDArray[np.float32]
 MAX_BATCH = 512
 
 
-class LockedClassifier:
+class LockedClassifier(ClassifierWrapper):
     """One classifier shared by every simulated node: calls are serialised, since not every
     backend's runtime may be entered from several threads at once (TFLite may not)."""
 
     def __init__(self, inner: Classifier) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._lock = threading.Lock()
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return self.inner.sample_rate
-
-    @property
-    def window_samples(self) -> int:
-        return self.inner.window_samples
-
-    @property
-    def hop_samples(self) -> int:
-        return self.inner.hop_samples
 
     def scores(self, frames: FloatArray) -> FloatArray:
         with self._lock:
             return self.inner.scores(frames)
 
 
-class PrefetchedClassifier:
+class PrefetchedClassifier(ClassifierWrapper):
     """One node's view of a shared classifier, answering from batched results when it can."""
 
     def __init__(self, inner: Classifier) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._ready: deque[tuple[FloatArray, FloatArray]] = deque()
         self.hits = 0
         self.misses = 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return self.inner.sample_rate
-
-    @property
-    def window_samples(self) -> int:
-        return self.inner.window_samples
-
-    @property
-    def hop_samples(self) -> int:
-        return self.inner.hop_samples
 
     def offer(self, windows: FloatArray, scores: FloatArray) -> None:
         self._ready.append((windows, scores))

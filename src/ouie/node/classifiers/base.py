@@ -52,6 +52,33 @@ class Classifier(Protocol):
         ...
 
 
+class ClassifierWrapper:
+    """Base of classifiers that wrap another (serialise, record, prefetch scores): the
+    window geometry and model id are the inner classifier's; ``scores`` passes through."""
+
+    def __init__(self, inner: Classifier) -> None:
+        self.inner = inner
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def sample_rate(self) -> int:
+        return self.inner.sample_rate
+
+    @property
+    def window_samples(self) -> int:
+        return self.inner.window_samples
+
+    @property
+    def hop_samples(self) -> int:
+        return self.inner.hop_samples
+
+    def scores(self, frames: FloatArray) -> FloatArray:
+        return self.inner.scores(frames)
+
+
 def labels() -> tuple[EventLabel, ...]:
     return EVENT_LABELS
 
