@@ -33,7 +33,6 @@ import argparse
 import math
 import shlex
 import sys
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -47,13 +46,13 @@ from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.dataset import Clip, load_dataset, select_folds
 from ouie.node.frontends import yamnet as frontend
 from ouie.train import compact_data, compact_report
+from ouie.train.onnx_export import export_checked
 
 MODEL_NAME = "ouie_compact.onnx"
 DIGEST_NAME = "ouie_compact.sha256"
 CARD_NAME = "DATA_CARD.md"
 INPUT_NAME = "logmel"
 OUTPUT_NAME = "scores"
-OPSET = 17
 TOLERANCE = 1e-4  # largest allowed |onnxruntime − torch| on the check batch
 YAMNET_FILE = "yamnet_spectra_in.tflite"
 EMBEDDING_DIM = 1024
@@ -339,43 +338,18 @@ def fit(
 
 def export_onnx(net: CompactNet, path: Path, check: torch.Tensor) -> float:
     """Write ``path`` and return the largest |onnxruntime − torch| on ``check``."""
-    import onnxruntime as ort
-
     model = _Exported(net).eval()
     dummy = torch.zeros((1, frontend.PATCH_FRAMES, frontend.N_MELS), dtype=torch.float32)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        tmp = Path(scratch) / path.name
-        with warnings.catch_warnings():
-            # torch ≥ 2.9 calls the TorchScript exporter legacy; the dynamo exporter needs
-            # onnxscript, which the train extra does not carry. The graph is plain
-            # convolutions and is checked against torch below.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            torch.onnx.export(
-                model,
-                (dummy,),
-                str(tmp),
-                dynamo=False,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=OPSET,
-                do_constant_folding=True,
-            )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = ort.InferenceSession(
-            str(tmp), sess_options=options, providers=["CPUExecutionProvider"]
-        )
-        with torch.no_grad():
-            expected = model(check).numpy()
-        (got,) = session.run([OUTPUT_NAME], {INPUT_NAME: check.numpy()})
-        worst = float(np.max(np.abs(np.asarray(got) - expected)))
-        if worst > TOLERANCE:
-            raise RuntimeError(f"onnxruntime differs from torch by {worst:.2e} for {path}")
-        tmp.replace(path)
-    return worst
+    return export_checked(
+        model,
+        dummy,
+        path,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}},
+        checks=[check.numpy()],
+        tolerance=TOLERANCE,
+    )
 
 
 def write_digest(model_path: Path) -> str:

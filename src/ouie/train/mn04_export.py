@@ -9,8 +9,6 @@ that onnxruntime reproduces torch's scores.
 
 from __future__ import annotations
 
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,17 +16,13 @@ import torch
 
 from ouie.models import store
 from ouie.train.mn04_torch import N_MELS, MN04Scores, build_mn04
+from ouie.train.onnx_export import ExportError, export_checked, max_difference
 
 INPUT_NAME = "logmel"
 OUTPUT_NAME = "scores"
-OPSET = 17
 PT_NAME = "mn04_as_mAP_432.pt"
 #: Largest allowed |onnxruntime − torch| on the check inputs (sigmoid scores).
 TOLERANCE = 1e-4
-
-
-class ExportError(RuntimeError):
-    """The export ran but its result does not match torch."""
 
 
 def _check_inputs() -> list[np.ndarray]:
@@ -42,22 +36,7 @@ def _check_inputs() -> list[np.ndarray]:
 
 def verify_onnx(model: torch.nn.Module, onnx_path: Path, tolerance: float = TOLERANCE) -> float:
     """Largest |onnxruntime − torch| over a few inputs; raises ``ExportError`` above tolerance."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    session = ort.InferenceSession(
-        str(onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
-    worst = 0.0
-    with torch.inference_mode():
-        for sample in _check_inputs():
-            expected = model(torch.from_numpy(sample)).numpy()
-            got = session.run([OUTPUT_NAME], {INPUT_NAME: sample})[0]
-            if got.shape != expected.shape:
-                raise ExportError(f"ONNX output shape {got.shape}, torch {expected.shape}")
-            worst = max(worst, float(np.max(np.abs(got - expected))))
+    worst = max_difference(model, onnx_path, _check_inputs(), INPUT_NAME, OUTPUT_NAME)
     if worst > tolerance:
         raise ExportError(
             f"onnxruntime differs from torch by {worst:.2e} (> {tolerance:.0e}) for {onnx_path}"
@@ -80,27 +59,15 @@ def export_onnx(pt_path: Path, out_path: Path) -> None:
                 f"{str(expected)[:12]}… ({PT_NAME})"
             )
     model = MN04Scores(build_mn04(pt_path)).eval()
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     dummy = torch.zeros((1, 1, N_MELS, 100), dtype=torch.float32)
-    with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch:
-        tmp = Path(scratch) / out_path.name
-        with warnings.catch_warnings():
-            # torch ≥ 2.9 warns that the TorchScript exporter is legacy; the dynamo exporter
-            # needs onnxscript, which the train extra does not carry. The graph is plain
-            # convolutions and is checked against torch below.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            torch.onnx.export(
-                model,
-                (dummy,),
-                str(tmp),
-                dynamo=False,
-                input_names=[INPUT_NAME],
-                output_names=[OUTPUT_NAME],
-                dynamic_axes={INPUT_NAME: {0: "batch", 3: "frames"}, OUTPUT_NAME: {0: "batch"}},
-                opset_version=OPSET,
-                do_constant_folding=True,
-            )
-        verify_onnx(model, tmp)
-        tmp.replace(out_path)
+    export_checked(
+        model,
+        dummy,
+        out_path,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        dynamic_axes={INPUT_NAME: {0: "batch", 3: "frames"}, OUTPUT_NAME: {0: "batch"}},
+        checks=_check_inputs(),
+        tolerance=TOLERANCE,
+    )
     store.write_sidecar(out_path)
