@@ -55,11 +55,7 @@ class MqttAction(OutputAction):
         self.id = config.id
         self.ctx = ctx
         self.broker = parse_broker_url(config.url)
-        self.password = (
-            None
-            if config.password_enc is None
-            else ctx.require_secrets(config.id).decrypt(config.password_enc)
-        )
+        self.password = ctx.decrypt_optional(config.id, config.password_enc)
         self.queue: asyncio.Queue[tuple[str, bytes, str]] = asyncio.Queue()
         self.published = 0
         self.dropped = 0

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
+from pydantic import SecretStr
 
 from ouie.verify.credentials import SecretBox, SecretKeyError
 from ouie.verify.events import AuditSink, discard
@@ -49,6 +50,10 @@ class OutputContext:
         if self.secrets is None:
             raise SecretKeyError(f"{owner} has an encrypted secret but no secret key is configured")
         return self.secrets
+
+    def decrypt_optional(self, owner: str, token: str | None) -> SecretStr | None:
+        """``owner``'s secret in clear (kept in a ``SecretStr``), or None when it has none."""
+        return None if token is None else self.require_secrets(owner).decrypt(token)
 
 
 class OutputAction:

@@ -55,11 +55,7 @@ class VmsWebhookAction(OutputAction):
         self.config = config
         self.id = config.id
         self.ctx = ctx
-        self.secret = (
-            None
-            if config.secret_enc is None
-            else ctx.require_secrets(config.id).decrypt(config.secret_enc)
-        )
+        self.secret = ctx.decrypt_optional(config.id, config.secret_enc)
         self._client = ctx.http_client()
         self._tasks: set[asyncio.Task[DeliveryOutcome]] = set()
 
