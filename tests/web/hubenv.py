@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi.testclient import TestClient
@@ -222,3 +223,13 @@ def running_hub(tmp_path: Path, **web: object) -> Iterator[HubEnv]:
         server.should_exit = True
         thread.join(timeout=15)
         hub.close()
+
+
+def log_in(page: Any, username: str, path: str = "/console/") -> None:
+    """Log ``username`` in through the real login form and land on ``path``."""
+    page.goto(path)
+    page.wait_for_url("**/login?next=*")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"**{path}")

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from ouie.core.labels import EventLabel
 from ouie.core.timebase import utc_now
 from ouie.hub.db import AuditEntry, Incident, Sensor, User, UserSession
-from tests.web.hubenv import PASSWORD, HubEnv, running_hub
+from tests.web.hubenv import HubEnv, log_in, running_hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -94,15 +94,6 @@ def new_page(browser: Any, env: HubEnv) -> Iterator[Any]:
     for context in contexts:
         context.close()
     assert errors == [], errors
-
-
-def log_in(page: Any, username: str, path: str = "/console/") -> None:
-    page.goto(path)
-    page.wait_for_url("**/login?next=*")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"**{path}")
 
 
 def wait_map(page: Any) -> None:

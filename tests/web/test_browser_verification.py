@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from ouie.core.labels import EventLabel
 from ouie.hub.db import AuditEntry, Incident
-from tests.web.hubenv import PASSWORD, HubEnv, running_hub
+from tests.web.hubenv import HubEnv, log_in, running_hub
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
@@ -77,15 +77,6 @@ def _page(browser: Any, base_url: str, errors: list[str]) -> Any:
     return page
 
 
-def _log_in(page: Any, username: str, path: str) -> None:
-    page.goto(path)
-    page.wait_for_url("**/login?next=*")
-    page.fill("#username", username)
-    page.fill("#password", PASSWORD)
-    page.click("#login-form button[type=submit]")
-    page.wait_for_url(f"**{path}")
-
-
 def _incident(hub_env: HubEnv) -> str:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -122,7 +113,7 @@ def test_operator_cues_camera_supervisor_approves_drone(
 
     # the operator cues the nearest camera: a real ONVIF AbsoluteMove, URIs shown
     operator = _page(browser, hub_env.base_url, errors)
-    _log_in(operator, "operator", path)
+    log_in(operator, "operator", path)
     operator.click("[data-testid='cue-cam-place-ne']")
     operator.wait_for_selector("[data-testid='stream-uri']")
     assert operator.locator("[data-testid='snapshot-link']").get_attribute("href", timeout=1000)
@@ -132,7 +123,7 @@ def test_operator_cues_camera_supervisor_approves_drone(
 
     # the supervisor plans the flight, confirms the declared items and approves it
     supervisor = _page(browser, hub_env.base_url, errors)
-    _log_in(supervisor, "supervisor", path)
+    log_in(supervisor, "supervisor", path)
     supervisor.click("[data-testid='drone-plan']")
     supervisor.wait_for_selector("[data-testid='drone-approve']")
     for box in supervisor.locator("#drone-checklist input[name=confirm]").all():
