@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import delete, select, update
 
 from ouie.hub import audit
@@ -86,15 +87,29 @@ def test_tail_truncation_detected_via_head(hub: Hub) -> None:
     assert not result.ok and "head" in result.problems[-1]
 
 
-def test_concurrent_appends_on_sqlite_keep_one_chain(tmp_path: Path) -> None:
-    """API reads are audited while ingest writes: appends from many connections at once
-    must neither collide on a sequence number nor break the chain."""
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_concurrent_appends_keep_one_chain(tmp_path: Path, backend: str) -> None:
+    """API reads are audited while ingest writes: appends from many connections at once,
+    from the very first one on a fresh database, must neither collide on a sequence number
+    (or on creating the chain's head) nor break the chain."""
+    if backend == "sqlite":
+        _concurrent_appends(f"sqlite:///{tmp_path / 'race.sqlite3'}")
+        return
+    from tests.hub.helpers import pg_available, pg_schema_url
+
+    if not pg_available():
+        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
+    with pg_schema_url() as url:
+        _concurrent_appends(url)
+
+
+def _concurrent_appends(url: str) -> None:
     import threading
 
     from ouie.hub import audit as audit_module
     from ouie.hub.db import make_engine, migrate, session_factory
 
-    engine = make_engine(f"sqlite:///{tmp_path / 'race.sqlite3'}")
+    engine = make_engine(url)
     migrate(engine)
     sessions = session_factory(engine)
     failures: list[BaseException] = []

@@ -69,7 +69,7 @@ def _lock_head(session: Session) -> AuditHead:
     head = session.execute(
         select(AuditHead).where(AuditHead.id == 1).with_for_update()
     ).scalar_one_or_none()
-    if head is None:
+    if head is None:  # only a schema made without the migrations (which seed this row)
         head = AuditHead(id=1, seq=0, hash=GENESIS)
         session.add(head)
         session.flush()

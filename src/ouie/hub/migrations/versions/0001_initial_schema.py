@@ -27,6 +27,9 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # The chain's head exists from the start, so the first appends of concurrent
+    # transactions all lock this row instead of racing to insert it.
+    op.execute("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '" + "0" * 64 + "')")
     op.create_table(
         "audit_log",
         sa.Column(
