@@ -205,6 +205,13 @@ def tune(
     out: Annotated[
         Path | None, typer.Option(help="write the thresholds JSON here (default: print it)")
     ] = None,
+    folds: Annotated[
+        str | None,
+        typer.Option(
+            help="comma-separated folds to tune on (default: all but the held-out one); "
+            "use folds the model was not trained on"
+        ),
+    ] = None,
 ) -> None:
     """Choose per-label thresholds on the other folds; ship them as the backend's defaults."""
     from rich.console import Console
@@ -212,22 +219,24 @@ def tune(
     from rich.table import Table
 
     from ouie.config.node import ClassifierSettings
-    from ouie.eval.dataset import N_FOLDS, DatasetError, load_dataset, select_folds
+    from ouie.eval.dataset import DatasetError, load_dataset, select_folds
     from ouie.eval.tune import tune as run_tune
+    from ouie.eval.tune import tuning_folds
     from ouie.node.classifiers.base import ClassifierError
     from ouie.node.classifiers.registry import create_classifier
 
     err = Console(stderr=True)
     try:
+        wanted = None if folds is None else [int(f) for f in folds.split(",") if f.strip()]
+        chosen = tuning_folds(held_out_fold, wanted)
         classifier = create_classifier(ClassifierSettings(backend=backend))
-        folds = [f for f in range(N_FOLDS) if f != held_out_fold]
-        total = len(select_folds(load_dataset(data), folds))
-    except (ClassifierError, DatasetError, RuntimeError) as exc:
+        total = len(select_folds(load_dataset(data), chosen))
+    except (ClassifierError, DatasetError, RuntimeError, ValueError) as exc:
         raise _fail(err, str(exc)) from exc
     with Progress(console=err, transient=True) as progress:
-        task = progress.add_task(f"scoring folds {folds}", total=total)
+        task = progress.add_task(f"scoring folds {chosen}", total=total)
         result, choices = run_tune(
-            data, classifier, held_out_fold, advance=lambda: progress.advance(task)
+            data, classifier, held_out_fold, advance=lambda: progress.advance(task), folds=chosen
         )
     table = Table("label", "threshold", "clip F1 (tuning folds)", "positives", "negatives")
     for choice in choices:

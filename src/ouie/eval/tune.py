@@ -95,19 +95,35 @@ def choose(
     return LabelChoice(label, best_threshold, round(best_f1, 4), n_pos, n_neg)
 
 
+def tuning_folds(held_out_fold: int, folds: Sequence[int] | None = None) -> list[int]:
+    """The folds to tune on: ``folds`` when given, else every fold but the held-out one.
+
+    Tuning a model on folds it was trained on picks thresholds for training-set scores, which
+    run higher than on new audio; a model trained on some folds is tuned on the others.
+    """
+    if folds is not None and held_out_fold in folds:
+        raise ValueError(f"fold {held_out_fold} is held out and cannot be tuned on")
+    chosen = sorted(set(range(N_FOLDS) if folds is None else folds) - {held_out_fold})
+    if not chosen or any(not 0 <= f < N_FOLDS for f in chosen):
+        raise ValueError(f"tuning folds must be among 0…{N_FOLDS - 1}, got {folds}")
+    return chosen
+
+
 def tune(
     data_dir: Path,
     classifier: Classifier,
     held_out_fold: int,
     advance: Callable[[], None] = lambda: None,
+    folds: Sequence[int] | None = None,
 ) -> tuple[TunedThresholds, list[LabelChoice]]:
-    clips = select_folds(load_dataset(data_dir), [f for f in range(N_FOLDS) if f != held_out_fold])
+    chosen = tuning_folds(held_out_fold, folds)
+    clips = select_folds(load_dataset(data_dir), chosen)
     kept, maxima = clip_max_scores(clips, classifier, advance)
     choices = [choose(label, kept, maxima) for label in EVENT_LABELS]
     result = TunedThresholds(
         model_family=model_family(classifier.model_id),
         thresholds={c.label: c.threshold for c in choices},
-        tuned_on=f"{data_dir.name}: folds {sorted(set(range(N_FOLDS)) - {held_out_fold})} "
+        tuned_on=f"{data_dir.name}: folds {chosen} "
         f"({len(kept)} clips); fold {held_out_fold} held out",
         objective="clip-level F1 per label vs non-target and other-target clips, thresholds "
         f">= 0.1; labels with < {MIN_POSITIVES} clips or best F1 < {MIN_USEFUL_F1} keep the "
