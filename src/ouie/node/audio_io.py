@@ -5,13 +5,13 @@ Audio read here stays in memory; nothing in the node writes audio anywhere.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import soundfile as sf
-from scipy.signal import resample_poly
+
+from ouie.node.resample import resample
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -33,13 +33,16 @@ def mix_down(audio: npt.NDArray[np.floating] | FloatArray) -> FloatArray:
 
 
 def to_rate(audio: FloatArray, rate: int, target: int) -> FloatArray:
-    """Resample mono audio with a polyphase filter (scipy ``resample_poly``)."""
+    """Resample mono audio with the polyphase filter of scipy's ``resample_poly``.
+
+    The same numpy implementation as the node's ``StreamResampler``, so file detection
+    and streaming see bit-identical samples (and the node never imports scipy).
+    """
     if rate <= 0 or target <= 0:
         raise AudioInputError(f"sample rates must be positive, got {rate} → {target}")
     if rate == target or audio.size == 0:
         return np.asarray(audio, dtype=np.float32)
-    ratio = Fraction(target, rate).limit_denominator(1000)
-    return np.asarray(resample_poly(audio, ratio.numerator, ratio.denominator), dtype=np.float32)
+    return resample(audio, rate, target)
 
 
 def read_audio(path: Path) -> tuple[FloatArray, int]:

@@ -23,8 +23,9 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
-import scipy.sparse
+
+from ouie.node.frontends.banded import BandedWeights
+from ouie.node.frontends.scratch import Scratch, windowed_rfft
 
 FloatArray = npt.NDArray[np.float32]
 
@@ -40,6 +41,7 @@ LOG_OFFSET = 1e-5
 NORM_SHIFT = 4.5
 NORM_SCALE = 5.0
 WINDOW_OFFSET = (N_FFT - WIN_LENGTH) // 2  # where torch.stft puts the shorter window
+_SCRATCH = Scratch()
 
 
 def n_frames(n_samples: int) -> int:
@@ -71,10 +73,10 @@ def mel_banks() -> FloatArray:
 
 
 @lru_cache(maxsize=1)
-def _sparse_mel_banks() -> scipy.sparse.csr_matrix:
-    # 947 non-zero weights of 65,664: a sparse product is ~3x faster than BLAS here and,
-    # unlike a multi-threaded BLAS, never competes with the classifier for cores.
-    return scipy.sparse.csr_matrix(mel_banks())
+def _mel_bands() -> BandedWeights:
+    # 947 non-zero weights of 65,664: a banded product never competes with the classifier
+    # for cores as a multi-threaded BLAS would, and needs no scipy.sparse (memory).
+    return BandedWeights(mel_banks().T)
 
 
 @lru_cache(maxsize=1)
@@ -94,11 +96,14 @@ def _frames(padded: FloatArray, count: int) -> FloatArray:
 
 def _log_mel_padded(padded: FloatArray, count: int, out: FloatArray) -> None:
     """Fill ``out`` ``[n, N_MELS, count]`` from reflect-padded pre-emphasised windows ``[n, _]``."""
-    frames = _frames(padded, count) * hann_window()
-    # Zero padding around the 800-sample window only shifts the phase: the power is the same.
-    spectrum = scipy.fft.rfft(frames, n=N_FFT, axis=-1, workers=1)
-    power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
-    mel = np.asarray(_sparse_mel_banks() @ power.reshape(-1, power.shape[-1]).T)  # [mels, n*count]
+    # torch.stft centres the window in the frame; zero padding on one side instead only
+    # shifts the phase: the power is the same.
+    with _SCRATCH.borrow() as arrays:
+        spectrum = windowed_rfft(_frames(padded, count), hann_window(), N_FFT, arrays)
+        power = arrays.array("power", spectrum.shape, np.float64)
+        np.abs(spectrum, out=power)
+        power *= power
+        mel = _mel_bands().bands_first(power.reshape(-1, power.shape[-1]))  # [mels, n*count]
     logmel = np.log(mel + np.float32(LOG_OFFSET))
     logmel += np.float32(NORM_SHIFT)
     logmel /= np.float32(NORM_SCALE)

@@ -11,8 +11,9 @@ from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
-import scipy.fft
-import scipy.sparse
+
+from ouie.node.frontends.banded import BandedWeights
+from ouie.node.frontends.scratch import Scratch, windowed_rfft
 
 SAMPLE_RATE = 16000
 FRAME = 400
@@ -24,6 +25,9 @@ F_MAX = 7500.0
 LOG_OFFSET = 0.001
 PATCH_FRAMES = 96  # 0.96 s
 PATCH_SAMPLES = FRAME + (PATCH_FRAMES - 1) * HOP  # 15600 samples give exactly 96 frames
+#: Frames transformed per step: bounds the kept work arrays (``_SCRATCH``) to ~3 MB.
+_FRAMES_PER_STEP = 192
+_SCRATCH = Scratch()
 
 
 def hz_to_mel(freq: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
@@ -44,19 +48,27 @@ def mel_matrix() -> npt.NDArray[np.float32]:
 
 
 @lru_cache(maxsize=1)
-def _sparse_mel_t() -> scipy.sparse.csr_matrix:
-    # The triangles are sparse (a few hundred non-zero weights of 16,448). A sparse product
-    # needs no BLAS: numpy's BLAS threads, spinning on a node pinned to one core, made the
-    # dense product cost 10-20x more CPU than the FFT it follows.
-    return scipy.sparse.csr_matrix(mel_matrix().T)
+def _mel_bands() -> BandedWeights:
+    # 461 non-zero weights of 16,448, in runs of at most 17 bins: a banded product, which
+    # needs neither BLAS (threads spinning on a pinned core) nor scipy.sparse (memory).
+    return BandedWeights(mel_matrix())
 
 
-def _to_mel(magnitude: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+def _to_mel(magnitude: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
     """``[..., 257]`` magnitudes → ``[..., 64]`` log-mel."""
     flat = magnitude.reshape(-1, magnitude.shape[-1])
-    mel = np.asarray(_sparse_mel_t() @ flat.T, dtype=np.float32).T
-    out = np.log(mel + LOG_OFFSET).reshape(*magnitude.shape[:-1], N_MELS)
+    mel = _mel_bands().bands_first(flat).T
+    out = np.log(mel + np.float32(LOG_OFFSET)).reshape(*magnitude.shape[:-1], N_MELS)
     return np.asarray(out, dtype=np.float32)
+
+
+def _log_mel_frames(frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Log-mel ``[..., 64]`` of ``[..., FRAME]`` frames: Hann, |FFT|, mel, log."""
+    with _SCRATCH.borrow() as arrays:
+        spectrum = windowed_rfft(frames, periodic_hann(), FFT, arrays)
+        magnitude = arrays.array("magnitude", spectrum.shape, np.float64)
+        np.abs(spectrum, out=magnitude)
+        return _to_mel(magnitude)
 
 
 @lru_cache(maxsize=1)
@@ -75,9 +87,12 @@ def frame_signal(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 
 def log_mel(audio: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Log-mel frames ``[n_frames, 64]`` of 16 kHz mono audio."""
-    frames = frame_signal(np.asarray(audio, dtype=np.float32)) * periodic_hann()
-    magnitude = np.abs(np.fft.rfft(frames, n=FFT, axis=-1)).astype(np.float32)
-    return _to_mel(magnitude)
+    frames = frame_signal(np.asarray(audio, dtype=np.float32))
+    out = np.empty((frames.shape[0], N_MELS), dtype=np.float32)
+    for start in range(0, frames.shape[0], _FRAMES_PER_STEP):
+        step = frames[start : start + _FRAMES_PER_STEP]
+        out[start : start + _FRAMES_PER_STEP] = _log_mel_frames(step)
+    return out
 
 
 def log_mel_batch(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -87,8 +102,12 @@ def log_mel_batch(windows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         n_frames = max(0, (windows.shape[-1] - FRAME) // HOP + 1)
         return np.zeros((windows.shape[0], n_frames, N_MELS), dtype=np.float32)
     frames = np.lib.stride_tricks.sliding_window_view(windows, FRAME, axis=-1)[..., ::HOP, :]
-    spectra = np.abs(scipy.fft.rfft(frames * periodic_hann(), n=FFT, axis=-1, workers=1))
-    return _to_mel(np.asarray(spectra, dtype=np.float32))
+    out = np.empty((windows.shape[0], frames.shape[1], N_MELS), dtype=np.float32)
+    per_step = max(1, _FRAMES_PER_STEP // frames.shape[1])  # whole windows
+    for start in range(0, windows.shape[0], per_step):
+        step = frames[start : start + per_step]
+        out[start : start + per_step] = _log_mel_frames(step)
+    return out
 
 
 def window_patches(frames: npt.NDArray[np.float32], who: str) -> npt.NDArray[np.float32]:
