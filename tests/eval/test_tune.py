@@ -54,12 +54,20 @@ def test_threshold_maximises_clip_f1_and_ignores_the_sibling() -> None:
     assert (choice.positives, choice.negatives) == (6, 4)
 
 
-def test_a_label_with_too_few_clips_keeps_the_default() -> None:
-    clips = [_clip("siren", i) for i in range(MIN_POSITIVES - 1)] + [_clip("dog_bark", 0)]
-    maxima = np.full((len(clips), len(EVENT_LABELS)), 0.9, np.float32)
+def test_a_label_with_too_few_clips_is_tuned_on_its_negatives() -> None:
+    clips = [_clip("siren", i) for i in range(MIN_POSITIVES - 1)]
+    clips += [_clip("dog_bark", i) for i in range(100)]
+    column = EVENT_LABELS.index(EventLabel.SIREN)
+    maxima = np.zeros((len(clips), len(EVENT_LABELS)), np.float32)
+    maxima[: MIN_POSITIVES - 1, column] = 0.99
+    maxima[MIN_POSITIVES - 1 :, column] = np.linspace(0.0, 0.9, 100)  # …, 0.8818, 0.8909, 0.9
     choice = choose(EventLabel.SIREN, clips, maxima)
-    assert choice.threshold == DEFAULT_THRESHOLDS[EventLabel.SIREN]
+    # 2 of 100 barks may fire: the lowest threshold passing only the top two is 0.89.
+    assert choice.threshold == pytest.approx(0.89)
     assert choice.f1 is None
+    quiet = maxima.copy()
+    quiet[MIN_POSITIVES - 1 :, column] = 0.1
+    assert choose(EventLabel.SIREN, clips, quiet).threshold == DEFAULT_THRESHOLDS[EventLabel.SIREN]
 
 
 def test_tune_reads_only_the_tuning_folds(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from ouie.train import compact_data, synth
         synth.crash,
         synth.siren,
         synth.traffic,
+        synth.steady_noise,
     ],
 )
 def test_synthetic_sources_are_seeded_and_sane(generator: synth.Generator) -> None:
@@ -79,6 +80,19 @@ def test_event_windows_hold_the_event() -> None:
         window = compact_data.event_window(source, rng)
         assert np.abs(window).max() == pytest.approx(0.8)
     assert compact_data.make_source("silence", "gunshot", np.zeros(800, np.float32)) is None
+
+
+def test_positive_windows_keep_the_event_start_inside() -> None:
+    audio = np.zeros(3 * compact_data.SAMPLE_RATE, np.float32)
+    audio[20000:20160] = 0.8  # one 10 ms frame: the only anchor
+    source = compact_data.make_source("click", "gunshot", audio)
+    assert source is not None
+    rng = np.random.default_rng(3)
+    low, high = compact_data.POSITIVE_POSITION
+    for _ in range(50):
+        window = compact_data.event_window(source, rng, compact_data.POSITIVE_POSITION)
+        at = int(np.flatnonzero(window)[0]) / compact_data.WINDOW
+        assert low - 0.02 <= at <= high + 0.02
 
 
 def test_finish_keeps_levels_in_range() -> None:

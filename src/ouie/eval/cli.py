@@ -212,6 +212,10 @@ def tune(
             "use folds the model was not trained on"
         ),
     ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(help="model folder to tune (e.g. a candidate ouie-compact build)"),
+    ] = None,
 ) -> None:
     """Choose per-label thresholds on the other folds; ship them as the backend's defaults."""
     from rich.console import Console
@@ -229,7 +233,7 @@ def tune(
     try:
         wanted = None if folds is None else [int(f) for f in folds.split(",") if f.strip()]
         chosen = tuning_folds(held_out_fold, wanted)
-        classifier = create_classifier(ClassifierSettings(backend=backend))
+        classifier = create_classifier(ClassifierSettings(backend=backend, model_dir=model_dir))
         total = len(select_folds(load_dataset(data), chosen))
     except (ClassifierError, DatasetError, RuntimeError, ValueError) as exc:
         raise _fail(err, str(exc)) from exc

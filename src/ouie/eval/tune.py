@@ -4,9 +4,10 @@ For each clip of the tuning folds the classifier's highest window score per labe
 taken. For each label with enough examples, the threshold maximising clip-level F1 —
 positives are that label's clips, negatives every non-target clip (speech included) and
 every other target clip except a confusable sibling (gunshot/explosion) — is kept; ties go
-to the higher threshold, which favours fewer false alarms. Labels with too few clips keep
-the pipeline default. The held-out fold is never read, so ``ouie eval --fold K`` on it
-stays an honest figure.
+to the higher threshold, which favours fewer false alarms. A label with too few clips to
+measure F1 gets the lowest threshold, at least the pipeline default, at which at most 2 %
+of its negative clips fire: it cannot be made more sensitive, only quieter. The held-out
+fold is never read, so ``ouie eval --fold K`` on it stays an honest figure.
 """
 
 from __future__ import annotations
@@ -28,6 +29,9 @@ from ouie.node.pipeline import score_timeline
 from ouie.node.tuned import TunedThresholds, model_family
 
 MIN_POSITIVES = 5
+#: A label with too few clips to measure F1 is tuned on its negatives alone: the lowest
+#: threshold (at least the default) at which at most this share of the other clips fire.
+MAX_NEGATIVE_FIRING = 0.02
 MIN_USEFUL_F1 = 0.3  # below this the label is not learnable from these scores: keep default
 GRID = np.round(np.arange(0.1, 0.96, 0.01), 2)  # below 0.1 street noise alone crosses it
 SIBLINGS: dict[EventLabel, frozenset[EventLabel]] = {
@@ -78,10 +82,11 @@ def choose(
         ]
     )
     n_pos, n_neg = int(positive.sum()), int(negative.sum())
-    if n_pos < MIN_POSITIVES:
-        return LabelChoice(label, DEFAULT_THRESHOLDS[label], None, n_pos, n_neg)
-    best_threshold, best_f1 = DEFAULT_THRESHOLDS[label], -1.0
     scores = maxima[:, column]
+    if n_pos < MIN_POSITIVES:
+        threshold = _negatives_only(scores[negative], DEFAULT_THRESHOLDS[label])
+        return LabelChoice(label, threshold, None, n_pos, n_neg)
+    best_threshold, best_f1 = DEFAULT_THRESHOLDS[label], -1.0
     for threshold in GRID:
         hit = scores >= threshold
         tp = int(np.sum(hit & positive))
@@ -93,6 +98,17 @@ def choose(
     if best_f1 < MIN_USEFUL_F1:
         return LabelChoice(label, DEFAULT_THRESHOLDS[label], round(best_f1, 4), n_pos, n_neg)
     return LabelChoice(label, best_threshold, round(best_f1, 4), n_pos, n_neg)
+
+
+def _negatives_only(negative_scores: npt.NDArray[np.float32], default: float) -> float:
+    """The lowest grid threshold ≥ ``default`` at which at most ``MAX_NEGATIVE_FIRING`` of
+    the negative clips fire (the grid's top when none is that quiet)."""
+    for threshold in GRID[default <= GRID]:
+        if negative_scores.size == 0 or np.mean(negative_scores >= threshold) <= (
+            MAX_NEGATIVE_FIRING
+        ):
+            return float(threshold)
+    return float(GRID[-1])
 
 
 def tuning_folds(held_out_fold: int, folds: Sequence[int] | None = None) -> list[int]:
@@ -126,8 +142,8 @@ def tune(
         tuned_on=f"{data_dir.name}: folds {chosen} "
         f"({len(kept)} clips); fold {held_out_fold} held out",
         objective="clip-level F1 per label vs non-target and other-target clips, thresholds "
-        f">= 0.1; labels with < {MIN_POSITIVES} clips or best F1 < {MIN_USEFUL_F1} keep the "
-        "default",
+        f">= 0.1; labels with < {MIN_POSITIVES} clips: lowest threshold >= default with <= "
+        f"{MAX_NEGATIVE_FIRING:.0%} of negative clips firing; best F1 < {MIN_USEFUL_F1}: default",
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
     )
     return result, choices

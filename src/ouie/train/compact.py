@@ -156,10 +156,11 @@ class TrainConfig:
     eval_fold: int | None = 0
     seed: int = 1123
     windows_per_class: int = 1500
-    negative_windows: int = 20000
+    negative_windows: int = 28000
     synth_per_class: int = 400
     traffic_clips: int = 150
-    epochs: int = 8
+    noise_clips: int = 60
+    epochs: int = 14
     batch_size: int = 128
     learning_rate: float = 3e-3
     weight_decay: float = 1e-3
@@ -380,7 +381,9 @@ def _train(config: TrainConfig, log: bool) -> TrainResult:
     started = time.perf_counter()
     clips = _training_clips(config)
     teacher = load_teacher(config, log)
-    pools = compact_data.build_pools(clips, rng, config.synth_per_class, config.traffic_clips)
+    pools = compact_data.build_pools(
+        clips, rng, config.synth_per_class, config.traffic_clips, config.noise_clips
+    )
     data = compact_data.build_training_set(
         pools,
         rng,
@@ -469,6 +472,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=TrainConfig.threads)
     parser.add_argument("--teacher", choices=["yamnet", "none"], default=TrainConfig.teacher)
     parser.add_argument("--teacher-models", type=Path, default=None, help="YAMNet model dir")
+    parser.add_argument("--distill-weight", type=float, default=TrainConfig.distill_weight)
     args = parser.parse_args(argv)
     config = TrainConfig(
         data_dir=args.data,
@@ -482,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         teacher=args.teacher,
         teacher_models=args.teacher_models,
+        distill_weight=args.distill_weight,
         command=shlex.join(["python", "-m", "ouie.train.compact", *(argv or sys.argv[1:])]),
     )
     train(config)

@@ -44,7 +44,14 @@ WINDOW = frontend.PATCH_SAMPLES
 FRAME = SAMPLE_RATE // 100  # 10 ms energy frames
 ACTIVE_DB = 15.0  # frames within this of the clip's loudest are "energetic"
 FLOOR_DBFS = -70.0
-EBR_RANGE_DB = (-10.0, 15.0)
+EBR_RANGE_DB = (-6.0, 20.0)
+#: Where a positive window's anchor (an energetic frame of the event) sits, as a fraction
+#: of the window. The node's windows overlap by three quarters, so some window always holds
+#: an event's start with most of its first second after it; a window holding only the last
+#: few milliseconds of an impulse taught the model that faint edges are shots too.
+POSITIVE_POSITION = (0.05, 0.8)
+#: Windows of anything else may hold their sound anywhere.
+ANY_POSITION = (0.0, 0.95)
 LEVEL_RANGE_DBFS = (-50.0, -12.0)
 #: Dataset labels used as backgrounds to mix into (everything else non-target is foreground).
 BACKGROUND_LABELS = frozenset({"background", "crowd"})
@@ -117,7 +124,11 @@ def load_clip(clip: Clip) -> FloatArray:
 
 
 def build_pools(
-    clips: Sequence[Clip], rng: np.random.Generator, synth_per_class: int, traffic_clips: int
+    clips: Sequence[Clip],
+    rng: np.random.Generator,
+    synth_per_class: int,
+    traffic_clips: int,
+    noise_clips: int = 0,
 ) -> Pools:
     """Sources of the given (training) clips plus synthetic events and traffic."""
     pools = Pools(events={label: [] for label in EVENT_LABELS})
@@ -147,6 +158,8 @@ def build_pools(
         pools.synthetic[label] = made
     for _ in range(traffic_clips):
         pools.backgrounds.append(synth.traffic(rng, duration_s=rng.uniform(2.0, 6.0)))
+    for _ in range(noise_clips):
+        pools.backgrounds.append(synth.steady_noise(rng, duration_s=rng.uniform(2.0, 6.0)))
     empty = [
         label.value
         for label in EVENT_LABELS
@@ -171,10 +184,12 @@ def cut(audio: FloatArray, start: int, length: int = WINDOW) -> FloatArray:
     return out
 
 
-def event_window(source: Source, rng: np.random.Generator) -> FloatArray:
-    """A window holding an energetic part of ``source`` anywhere from 0 % to 95 % in."""
+def event_window(
+    source: Source, rng: np.random.Generator, position: tuple[float, float] = ANY_POSITION
+) -> FloatArray:
+    """A window holding an energetic part of ``source`` at a fraction ``position`` in."""
     anchor = source.peak if rng.random() < 0.4 else int(rng.choice(source.anchors))
-    return cut(source.audio, anchor - int(rng.uniform(0.0, 0.95) * WINDOW))
+    return cut(source.audio, anchor - int(rng.uniform(*position) * WINDOW))
 
 
 def background_window(audio: FloatArray, rng: np.random.Generator) -> FloatArray:
@@ -270,11 +285,13 @@ def positive(
     """One augmented window holding ``label`` (and sometimes a second target event)."""
     target = np.zeros(len(EVENT_LABELS), dtype=np.float32)
     target[EVENT_LABELS.index(label)] = 1.0
-    event = augment_event(event_window(pools.event_source(label, rng), rng), rng)
+    source = pools.event_source(label, rng)
+    event = augment_event(event_window(source, rng, POSITIVE_POSITION), rng)
     if rng.random() < 0.08:  # two target classes at once
         other = EVENT_LABELS[int(rng.integers(0, len(EVENT_LABELS)))]
         if other != label:
-            second = augment_event(event_window(pools.event_source(other, rng), rng), rng)
+            second_source = pools.event_source(other, rng)
+            second = augment_event(event_window(second_source, rng, POSITIVE_POSITION), rng)
             event = mix_at(event, second, rng.uniform(-6.0, 6.0))
             target[EVENT_LABELS.index(other)] = 1.0
     if rng.random() < 0.85:

@@ -5,10 +5,11 @@ on every clip of the held-out fold, window by window on the node's own grid
 (``ouie.node.pipeline.window_starts``, 0.25 s hop, zero-padded short clips):
 
 - per target class, clip-level detection: a clip counts as detected when its class's
-  highest window score reaches 0.5; a false trigger is a clip of another label on which
-  the class reaches 0.5;
+  highest window score reaches the class's shipped threshold (``THRESHOLDS``: the tuned
+  defaults in ``ouie/node/classifiers/tuned/ouie-compact.json``, else 0.5); a false
+  trigger is a clip of another label on which the class reaches its threshold;
 - on non-target clips (background, speech, other sounds), the share of clips and of
-  windows on which any class reaches 0.5;
+  windows on which any class reaches its threshold;
 - on synthetic car alarms, spray cans and crashes (a seed the training never used) mixed
   into the held-out fold's backgrounds at −6…+6 dB, the same clip-level detection —
   synthetic, so an optimistic check that the classes were learned, not a field figure;
@@ -30,14 +31,29 @@ from pathlib import Path
 
 import numpy as np
 
+from ouie.config.node import DEFAULT_THRESHOLDS
 from ouie.core.labels import EVENT_LABELS, EventLabel, is_target
 from ouie.eval.dataset import Clip
 from ouie.node.classifiers.compact import CompactClassifier, load_model_bytes
 from ouie.node.frontends import yamnet as frontend
 from ouie.node.pipeline import window_starts
+from ouie.node.tuned import tuned_for
 from ouie.train import compact_data, synth
 
-THRESHOLD = 0.5
+MODEL_FAMILY = "ouie-compact"
+
+
+def shipped_thresholds() -> tuple[float, ...]:
+    """Per-class thresholds the node applies to ouie-compact by default, in label order."""
+    tuned = tuned_for(f"{MODEL_FAMILY}@")
+    return tuple(
+        DEFAULT_THRESHOLDS[label] if tuned is None else tuned.thresholds[label]
+        for label in EVENT_LABELS
+    )
+
+
+#: The figures are measured at the thresholds the node uses, so they describe what ships.
+THRESHOLDS = shipped_thresholds()
 SYNTH_SEED = 990_001  # never used for training
 SYNTH_PER_CLASS = 40
 SYNTH_EBR_DB = (-6.0, 6.0)
@@ -50,11 +66,12 @@ class ClipResult:
     label: str
     max_scores: tuple[float, ...]
     windows: int
-    windows_flagged: int  # any class ≥ threshold
+    windows_flagged: int  # any class ≥ its threshold
     duration_s: float
 
     def fired(self) -> list[EventLabel]:
-        return [lab for lab, s in zip(EVENT_LABELS, self.max_scores, strict=True) if s >= THRESHOLD]
+        pairs = zip(self.max_scores, THRESHOLDS, strict=True)
+        return [label for label, (s, t) in zip(EVENT_LABELS, pairs, strict=True) if s >= t]
 
 
 @dataclass(frozen=True)
@@ -119,7 +136,7 @@ def _result(file: str, label: str, scores: np.ndarray, duration_s: float) -> Cli
         label=label,
         max_scores=tuple(float(v) for v in scores.max(axis=0)),
         windows=len(scores),
-        windows_flagged=int(np.sum(scores.max(axis=1) >= THRESHOLD)),
+        windows_flagged=int(np.sum(np.any(scores >= np.asarray(THRESHOLDS), axis=1))),
         duration_s=duration_s,
     )
 
@@ -131,8 +148,8 @@ def class_figures(results: Sequence[ClipResult]) -> dict[str, ClassFigures]:
         others = [r for r in results if r.label != label.value]
         out[label.value] = ClassFigures(
             n=len(mine),
-            detected=sum(r.max_scores[k] >= THRESHOLD for r in mine),
-            false_triggers=sum(r.max_scores[k] >= THRESHOLD for r in others),
+            detected=sum(r.max_scores[k] >= THRESHOLDS[k] for r in mine),
+            false_triggers=sum(r.max_scores[k] >= THRESHOLDS[k] for r in others),
         )
     return out
 
@@ -222,9 +239,17 @@ def _ratio(value: float) -> str:
     return "–" if value != value else f"{value:.2f}"  # NaN check
 
 
+def threshold_text() -> str:
+    return ", ".join(
+        f"{label.value} {threshold:.2f}"
+        for label, threshold in zip(EVENT_LABELS, THRESHOLDS, strict=True)
+    )
+
+
 def summary_table(report: HeldOutReport) -> str:
     lines = [
-        f"Held-out fold {report.fold}: clip-level detection at score ≥ {THRESHOLD}",
+        f"Held-out fold {report.fold}: clip-level detection at the shipped thresholds "
+        f"({threshold_text()})",
         "",
         "| class | clips | detected | recall | false triggers on other clips | precision |",
         "|---|---|---|---|---|---|",
@@ -235,15 +260,13 @@ def summary_table(report: HeldOutReport) -> str:
             f"{fig.false_triggers} | {_ratio(fig.precision)} |"
         )
     targets = [r for r in report.results if is_target(r.label)]
-    correct = sum(
-        r.max_scores[EVENT_LABELS.index(EventLabel(r.label))] >= THRESHOLD for r in targets
-    )
+    correct = sum(EventLabel(r.label) in r.fired() for r in targets)
     lines += [
         "",
         f"Target clips detected as their class: {correct}/{len(targets)} "
         f"({_pct(correct, len(targets))}).",
         "",
-        "| non-target clips | clips | clips with any class ≥ 0.5 | windows | windows ≥ 0.5 "
+        "| non-target clips | clips | clips where any class fired | windows | windows fired "
         "| audio |",
         "|---|---|---|---|---|---|",
     ]
@@ -275,7 +298,7 @@ def summary_table(report: HeldOutReport) -> str:
 
 
 def confusion_table(report: HeldOutReport) -> str:
-    """Rows: true label (targets); columns: classes reaching 0.5 on those clips."""
+    """Rows: true label (targets); columns: classes reaching their threshold on those clips."""
     header = "| true \\ fired | " + " | ".join(label.value for label in EVENT_LABELS) + " | none |"
     lines = [header, "|---" * (len(EVENT_LABELS) + 2) + "|"]
     rows = sorted({r.label for r in report.results if is_target(r.label)}) + list(NON_TARGET_GROUPS)
@@ -285,7 +308,9 @@ def confusion_table(report: HeldOutReport) -> str:
             for r in report.results
             if (r.label == row if is_target(row) else group_of(r.label, r.file) == row)
         ]
-        counts = [sum(r.max_scores[k] >= THRESHOLD for r in mine) for k in range(len(EVENT_LABELS))]
+        counts = [
+            sum(r.max_scores[k] >= THRESHOLDS[k] for r in mine) for k in range(len(EVENT_LABELS))
+        ]
         none = sum(not r.fired() for r in mine)
         lines.append(f"| {row} ({len(mine)}) | " + " | ".join(map(str, counts)) + f" | {none} |")
     return "\n".join(lines)
@@ -333,7 +358,7 @@ def source_table(report: HeldOutReport) -> str:
             groups.setdefault((r.label, r.file.split("/")[0]), []).append(r)
     for (label, folder), mine in sorted(groups.items()):
         k = EVENT_LABELS.index(EventLabel(label))
-        found = sum(r.max_scores[k] >= THRESHOLD for r in mine)
+        found = sum(r.max_scores[k] >= THRESHOLDS[k] for r in mine)
         lines.append(f"| {label} | {folder} | {len(mine)} | {found} |")
     return "\n".join(lines)
 
@@ -342,7 +367,7 @@ def _false_trigger_sources(report: HeldOutReport, k: int) -> str:
     counts = Counter(
         r.label
         for r in report.results
-        if r.label != EVENT_LABELS[k].value and r.max_scores[k] >= THRESHOLD
+        if r.label != EVENT_LABELS[k].value and r.max_scores[k] >= THRESHOLDS[k]
     )
     return ", ".join(f"{label} {n}" for label, n in counts.most_common(4))
 
@@ -469,12 +494,14 @@ def render_card(config: CardInputs, report: HeldOutReport | None) -> str:
             "Figures from `ouie.train.compact_report`: every window of every fold-"
             f"{report.fold} clip on the node's grid (0.975 s windows, 0.25 s hop), through "
             "the runtime backend. Clip-level: a clip is detected for a class when that "
-            f"class's best window reaches {THRESHOLD}. Event F1, error rate and false alarms "
+            "class's best window reaches that class's shipped threshold ("
+            f"{threshold_text()}; `ouie eval tune`, docs/eval.md). Event F1, error rate and "
+            "false alarms "
             "per hour on mixtures come from `ouie eval` (docs/benchmarks.md).",
             "",
             summary_table(report),
             "",
-            "Classes reaching 0.5 on held-out clips, by true label:",
+            "Classes reaching their threshold on held-out clips, by true label:",
             "",
             confusion_table(report),
             "",

@@ -11,6 +11,7 @@ physically:
 - vehicle crash: a tyre skid (tonal squeal with harmonics and road noise), an impact
   (low thump, metal crunch) and debris, alone or in sequence;
 - traffic: low-passed rumble with pass-bys, an extra background for mixing (non-target).
+- steady_noise: coloured hiss (microphone, wind, ventilation), another background.
 
 Every generator takes a ``numpy.random.Generator`` and returns float32 mono audio at
 16 kHz with a peak near 0.5, so runs are reproducible from a seed.
@@ -322,6 +323,22 @@ def traffic(rng: np.random.Generator, duration_s: float = 4.0) -> FloatArray:
     hum = sum(np.sin(2 * np.pi * hum_f * k * t + rng.uniform(0, 6.28)) / k for k in (1, 2, 3, 4))
     audio = rumble + rng.uniform(0.1, 0.6) * tyres * swell + rng.uniform(0.0, 0.4) * hum * swell
     return _normalise(np.asarray(audio, dtype=np.float64), peak=rng.uniform(0.05, 0.5))
+
+
+def steady_noise(rng: np.random.Generator, duration_s: float = 4.0) -> FloatArray:
+    """Steady coloured noise (slope −9…+3 dB/octave, slow wobble): microphone and
+    preamplifier hiss, wind, ventilation. A background, so that a hiss alone is not read
+    as a spray can: the spray-can generator is itself band-passed noise."""
+    n = int(duration_s * SAMPLE_RATE)
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    freqs = np.maximum(np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE), 20.0)
+    slope_db_per_octave = rng.uniform(-9.0, 3.0)
+    spectrum *= (freqs / 1000.0) ** (slope_db_per_octave / (20.0 * np.log10(2.0)))
+    noise = np.fft.irfft(spectrum, n)
+    if rng.random() < 0.5:
+        noise = _band(noise, rng.uniform(20.0, 400.0), rng.uniform(3000.0, 7900.0), order=2)
+    wobble = 1.0 + rng.uniform(0.0, 0.3) * _smooth_noise(rng, n, rng.uniform(0.5, 4.0))
+    return _normalise(noise * wobble, peak=rng.uniform(0.02, 0.5))
 
 
 def skid(rng: np.random.Generator) -> FloatArray:
