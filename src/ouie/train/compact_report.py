@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ouie.config.node import DEFAULT_THRESHOLDS
+from ouie.config.node import EventSettings
 from ouie.core.labels import EVENT_LABELS, EventLabel, is_target
 from ouie.eval.dataset import Clip
 from ouie.node.classifiers.compact import CompactClassifier, load_model_bytes
 from ouie.node.frontends import yamnet as frontend
 from ouie.node.pipeline import window_starts
-from ouie.node.tuned import tuned_for
+from ouie.node.tuned import with_tuned_defaults
 from ouie.train import compact_data, synth
 
 MODEL_FAMILY = "ouie-compact"
@@ -45,11 +45,8 @@ MODEL_FAMILY = "ouie-compact"
 
 def shipped_thresholds() -> tuple[float, ...]:
     """Per-class thresholds the node applies to ouie-compact by default, in label order."""
-    tuned = tuned_for(f"{MODEL_FAMILY}@")
-    return tuple(
-        DEFAULT_THRESHOLDS[label] if tuned is None else tuned.thresholds[label]
-        for label in EVENT_LABELS
-    )
+    events = with_tuned_defaults(EventSettings(), f"{MODEL_FAMILY}@")
+    return tuple(events.threshold(label) for label in EVENT_LABELS)
 
 
 #: The figures are measured at the thresholds the node uses, so they describe what ships.
