@@ -19,6 +19,7 @@ from ouie.config.node import EventSettings, PrivacySettings
 from ouie.core.labels import EventLabel
 from ouie.node.audio_io import mix_down, to_rate
 from ouie.node.classifiers.base import Classifier
+from ouie.node.dropout import has_cutoff
 from ouie.node.events import Confirmation, EventStage, ScoreFrame
 from ouie.node.onset import FLOOR_DB, peak_level_dbfs, refine_onset
 from ouie.node.resample import StreamResampler
@@ -52,6 +53,7 @@ class PipelineStats:
     dropped_chunks: int = 0
     dropped_samples: int = 0
     speech_suppressions: int = 0
+    cutoff_suppressions: int = 0  # candidates made by sound stopping dead (ouie.node.dropout)
     events_emitted: int = 0
     windows_scored: int = 0
     level_sum_db: float = 0.0
@@ -106,6 +108,10 @@ class _EventBuilder:
         self, pending: _Pending, audio_span: AudioSpan, emitted_at_s: float
     ) -> DetectedEvent | None:
         confirmation = pending.confirmation
+        last = confirmation.confirm_frame
+        if has_cutoff(audio_span(pending.onset_sample, last.end_sample), self.sample_rate):
+            self.stats.cutoff_suppressions += 1
+            return None
         guard_start = max(0, pending.onset_sample - round(GUARD_BEFORE_S * self.sample_rate))
         speech_audio = audio_span(guard_start, pending.guard_end_sample)
         if self.sample_rate != VAD_RATE:
@@ -114,7 +120,6 @@ class _EventBuilder:
         if not decision.allowed:
             self.stats.speech_suppressions += 1
             return None
-        last = confirmation.confirm_frame
         level_audio = audio_span(
             pending.onset_sample, max(last.end_sample, pending.onset_sample + 1)
         )
