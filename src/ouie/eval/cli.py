@@ -216,6 +216,13 @@ def tune(
         Path | None,
         typer.Option(help="model folder to tune (e.g. a candidate ouie-compact build)"),
     ] = None,
+    speech_floor_model: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="DIR:FOLDS, repeatable: another build of the same recipe and folds it was "
+            "not trained on; its scores on their speech also raise the privacy floor"
+        ),
+    ] = None,
 ) -> None:
     """Choose per-label thresholds on the other folds; ship them as the backend's defaults."""
     from rich.console import Console
@@ -224,8 +231,8 @@ def tune(
 
     from ouie.config.node import ClassifierSettings
     from ouie.eval.dataset import DatasetError, load_dataset, select_folds
+    from ouie.eval.tune import SpeechFloorSource, tuning_folds
     from ouie.eval.tune import tune as run_tune
-    from ouie.eval.tune import tuning_folds
     from ouie.node.classifiers.base import ClassifierError
     from ouie.node.classifiers.registry import create_classifier
 
@@ -234,23 +241,42 @@ def tune(
         wanted = None if folds is None else [int(f) for f in folds.split(",") if f.strip()]
         chosen = tuning_folds(held_out_fold, wanted)
         classifier = create_classifier(ClassifierSettings(backend=backend, model_dir=model_dir))
-        total = len(select_folds(load_dataset(data), chosen))
+        dataset = load_dataset(data)
+        total = len(select_folds(dataset, chosen))
+        floor_sources = []
+        for spec in speech_floor_model or []:
+            where, _, fold_list = spec.rpartition(":")
+            if not where or not fold_list:
+                raise ValueError(f"--speech-floor-model wants DIR:FOLDS, got {spec!r}")
+            extra_folds = tuning_folds(held_out_fold, [int(f) for f in fold_list.split(",")])
+            extra = create_classifier(ClassifierSettings(backend=backend, model_dir=Path(where)))
+            floor_sources.append(SpeechFloorSource(extra, tuple(extra_folds)))
+            total += sum(
+                c.label in ("speech", "background") for c in select_folds(dataset, extra_folds)
+            )
     except (ClassifierError, DatasetError, RuntimeError, ValueError) as exc:
         raise _fail(err, str(exc)) from exc
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task(f"scoring folds {chosen}", total=total)
         result, choices = run_tune(
-            data, classifier, held_out_fold, advance=lambda: progress.advance(task), folds=chosen
+            data,
+            classifier,
+            held_out_fold,
+            advance=lambda: progress.advance(task),
+            folds=chosen,
+            speech_floor_from=floor_sources,
         )
-    table = Table("label", "threshold", "clip F1 (tuning folds)", "positives", "negatives")
+    table = Table("label", "threshold", "F1 (tuning folds)", "positives", "negatives", "speech max")
     for choice in choices:
         f1 = "default (too few clips)" if choice.f1 is None else f"{choice.f1:.3f}"
+        speech = "—" if choice.speech_max is None else f"{choice.speech_max:.2f}"
         table.add_row(
             choice.label.value,
-            f"{choice.threshold:.2f}",
+            f"{choice.threshold:.2f}" + (" (speech floor)" if choice.raised_for_speech else ""),
             f1,
             str(choice.positives),
             str(choice.negatives),
+            speech,
         )
     err.print(table)
     text = result.model_dump_json(indent=2) + "\n"
