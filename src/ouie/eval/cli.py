@@ -231,7 +231,7 @@ def tune(
 
     from ouie.config.node import ClassifierSettings
     from ouie.eval.dataset import DatasetError, load_dataset, select_folds
-    from ouie.eval.tune import SpeechFloorSource, tuning_folds
+    from ouie.eval.tune import SpeechFloorSource, speech_floor_clips, tuning_folds
     from ouie.eval.tune import tune as run_tune
     from ouie.node.classifiers.base import ClassifierError
     from ouie.node.classifiers.registry import create_classifier
@@ -251,9 +251,7 @@ def tune(
             extra_folds = tuning_folds(held_out_fold, [int(f) for f in fold_list.split(",")])
             extra = create_classifier(ClassifierSettings(backend=backend, model_dir=Path(where)))
             floor_sources.append(SpeechFloorSource(extra, tuple(extra_folds)))
-            total += sum(
-                c.label in ("speech", "background") for c in select_folds(dataset, extra_folds)
-            )
+            total += len(speech_floor_clips(dataset, extra_folds))
     except (ClassifierError, DatasetError, RuntimeError, ValueError) as exc:
         raise _fail(err, str(exc)) from exc
     with Progress(console=err, transient=True) as progress:

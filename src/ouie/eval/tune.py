@@ -32,7 +32,7 @@ import numpy.typing as npt
 from ouie.config.node import DEFAULT_THRESHOLDS
 from ouie.core.labels import EVENT_LABELS, EventLabel, is_target
 from ouie.eval.dataset import N_FOLDS, Clip, load_dataset, select_folds
-from ouie.node.audio_io import AudioInputError, mix_down, read_audio, to_rate
+from ouie.node.audio_io import AudioInputError, read_audio, to_rate
 from ouie.node.classifiers.base import Classifier, FloatArray
 from ouie.node.pipeline import score_timeline
 from ouie.node.tuned import TunedThresholds, model_family
@@ -75,7 +75,7 @@ class LabelChoice:
 @dataclass
 class TuningScores:
     """Per-unit maxima: ``units[i]`` scored ``maxima[i]``; ``speech`` one row per speech
-    recording (as recorded and over street noise)."""
+    recording as recorded and per mixture of it (``speech_in_noise_maxima``)."""
 
     units: list[Clip]
     maxima: npt.NDArray[np.float32]
@@ -123,9 +123,9 @@ def clip_max_scores(
         rows.extend(segments)
         if clip.label == SPEECH_LABEL:
             speech_rows.append(scores.max(axis=0))
-            speech_audio.append(to_rate(mix_down(audio), rate, RATE))
+            speech_audio.append(to_rate(audio, rate, RATE))
         elif clip.label == BACKGROUND_LABEL and float(scores.max()) < QUIET_BACKGROUND:
-            backgrounds.append(to_rate(mix_down(audio), rate, RATE))
+            backgrounds.append(to_rate(audio, rate, RATE))
     speech_rows += speech_in_noise_maxima(speech_audio, backgrounds, classifier)
     return TuningScores(
         units,
@@ -242,6 +242,11 @@ class SpeechFloorSource:
     folds: tuple[int, ...]
 
 
+def speech_floor_clips(dataset: Sequence[Clip], folds: Sequence[int]) -> list[Clip]:
+    """What a ``SpeechFloorSource`` scores: the speech, and the backgrounds to mix it over."""
+    return [c for c in select_folds(dataset, folds) if c.label in (SPEECH_LABEL, BACKGROUND_LABEL)]
+
+
 def tune(
     data_dir: Path,
     classifier: Classifier,
@@ -258,11 +263,7 @@ def tune(
     floor_note = ""
     for source in speech_floor_from:
         extra_folds = tuning_folds(held_out_fold, source.folds)
-        extra = [
-            c
-            for c in select_folds(dataset, extra_folds)
-            if c.label in (SPEECH_LABEL, BACKGROUND_LABEL)
-        ]
+        extra = speech_floor_clips(dataset, extra_folds)
         speech.append(clip_max_scores(extra, source.classifier, advance).speech)
         floor_note += f"; speech of folds {extra_folds} scored by {source.classifier.model_id}"
     all_speech = np.concatenate(speech)
