@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ouie.config.node import PrivacySettings
-from ouie.core.labels import EventLabel
+from ouie.config.node import EventSettings, PrivacySettings
+from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.node.audio_io import to_rate
-from ouie.privacy.speech_guard import VAD_RATE, SpeechGuard
+from ouie.node.pipeline import GUARD_AFTER_S, DetectedEvent, DetectionPipeline, detect_offline
+from ouie.privacy.speech_guard import NEARBY_SPEECH_S, VAD_RATE, SpeechGuard
 from tests.privacy.speech import SENTENCES, VOICES, espeak_available, speak
 
 
@@ -35,3 +36,144 @@ def test_non_speech_passes() -> None:
     assert guard.speech_fraction(noise) < 0.3
     assert guard.decide(EventLabel.SIREN, 0.6, noise).allowed
     assert guard.speech_fraction(np.zeros(100, dtype=np.float32)) == 0.0
+
+
+class _ClickHearingClassifier:
+    """Hears a gunshot, at a fixed score, in every window holding a full-scale click."""
+
+    model_id = "test-click@1"
+    sample_rate = VAD_RATE
+    window_samples = 15600
+    hop_samples = 4000
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        out = np.full((len(frames), len(EVENT_LABELS)), 0.01, np.float32)
+        loud = np.abs(frames).max(axis=1) >= 0.95
+        out[loud, EVENT_LABELS.index(EventLabel.GUNSHOT)] = self.score
+        return out
+
+
+def _click_after(lead: np.ndarray, gap_s: float = 1.0) -> np.ndarray:
+    """``lead``, ``gap_s`` of quiet noise, a click, then 2 s of quiet noise (16 kHz)."""
+    rng = np.random.default_rng(5)
+    gap = (rng.standard_normal(round(gap_s * VAD_RATE)) * 0.002).astype(np.float32)
+    click = np.zeros(160, np.float32)
+    click[:40] = np.array([0.99, -0.99] * 20, np.float32)
+    tail = (rng.standard_normal(2 * VAD_RATE) * 0.002).astype(np.float32)
+    return np.concatenate([lead, gap, click, tail])
+
+
+def _events(audio: np.ndarray, score: float) -> tuple[list[DetectedEvent], list[DetectedEvent]]:
+    """(streamed, offline) events of ``audio`` through the real pipeline and guard."""
+    pipeline = DetectionPipeline(
+        _ClickHearingClassifier(score), EventSettings(), PrivacySettings(), VAD_RATE
+    )
+    streamed = []
+    for i in range(0, audio.size, 1600):
+        streamed.extend(pipeline.push(audio[i : i + 1600]))
+    streamed.extend(pipeline.flush())
+    offline = detect_offline(
+        audio, VAD_RATE, _ClickHearingClassifier(score), EventSettings(), PrivacySettings()
+    )
+    return streamed, offline
+
+
+def test_weak_candidate_just_after_speech_is_suppressed(tmp_path: Path) -> None:
+    """A click 1 s after a spoken sentence (espeak adds a little silence of its own): its
+    own span is not speech (the speech-dominated rule lets it through), but the talker is
+    right there."""
+    espeak_available()
+    audio, rate = speak(SENTENCES["en"], "en", tmp_path / "s.wav")
+    speech = to_rate(audio, rate, VAD_RATE)
+    speech = speech * np.float32(0.3 / np.abs(speech).max())
+    streamed, offline = _events(_click_after(speech), score=0.6)
+    assert streamed == [] and offline == []
+    # A very sure detection still passes beside speech, marked as such.
+    streamed, offline = _events(_click_after(speech), score=0.95)
+    assert [e.label for e in streamed] == [EventLabel.GUNSHOT] == [e.label for e in offline]
+    assert streamed[0].speech_present
+
+
+def test_the_same_click_without_speech_is_reported() -> None:
+    rng = np.random.default_rng(6)
+    quiet = (rng.standard_normal(4 * VAD_RATE) * 0.002).astype(np.float32)
+    streamed, offline = _events(_click_after(quiet), score=0.6)
+    assert [e.label for e in streamed] == [EventLabel.GUNSHOT] == [e.label for e in offline]
+    assert not streamed[0].speech_present
+
+
+def test_speech_heard_counts_context_and_own_span_apart(tmp_path: Path) -> None:
+    espeak_available()
+    audio, rate = speak(SENTENCES["de"], "de", tmp_path / "s.wav")
+    speech = to_rate(audio, rate, VAD_RATE)
+    silence = np.zeros(VAD_RATE, np.float32)
+    guard = SpeechGuard(PrivacySettings())
+    heard = guard.listen(np.concatenate([speech, silence]), own_start=speech.size)
+    assert heard.own_fraction < 0.3  # the own span is silent
+    assert heard.speech_s >= NEARBY_SPEECH_S  # the context is not
+    assert guard.listen(silence).speech_s == 0.0
+
+
+class _ClickThenVoiceClassifier:
+    """Hears a gunshot in a window holding a full-scale click while a sound begins at its
+    very end: the way ouie-compact once heard a breath and the first instant of a word."""
+
+    model_id = "test-click-edge@1"
+    sample_rate = VAD_RATE
+    window_samples = 15600
+    hop_samples = 4000
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def scores(self, frames: np.ndarray) -> np.ndarray:
+        out = np.full((len(frames), len(EVENT_LABELS)), 0.01, np.float32)
+        click = np.abs(frames).max(axis=1) >= 0.95
+        sound_at_end = np.sqrt(np.mean(np.square(frames[:, -1600:]), axis=1)) > 0.01
+        out[click & sound_at_end, EVENT_LABELS.index(EventLabel.GUNSHOT)] = self.score
+        return out
+
+
+def _click_then_speech(tmp_path: Path) -> np.ndarray:
+    """Quiet, a click, 0.6 s of quiet, then a sentence from its first instant."""
+    espeak_available()
+    audio, rate = speak(SENTENCES["es"], "es", tmp_path / "s.wav")
+    speech = to_rate(audio, rate, VAD_RATE)
+    speech = speech[int(np.argmax(np.abs(speech) > 0.01)) :]
+    speech = speech * np.float32(0.3 / np.abs(speech).max())
+    rng = np.random.default_rng(7)
+    quiet = (rng.standard_normal(3 * VAD_RATE) * 0.0005).astype(np.float32)
+    gap = (rng.standard_normal(round(0.6 * VAD_RATE)) * 0.0005).astype(np.float32)
+    click = np.zeros(160, np.float32)
+    click[:40] = np.array([0.99, -0.99] * 20, np.float32)
+    return np.concatenate([quiet, click, gap, speech])
+
+
+def test_weak_candidate_waits_to_hear_the_word_its_window_ends_on(tmp_path: Path) -> None:
+    """The confirming window ends as a word begins: too little of it for silero. A weak
+    candidate waits WEAK_TAIL_S longer, hears the word, and is dropped."""
+    audio = _click_then_speech(tmp_path)
+    results = []
+    for score in (0.6, 0.95):
+        pipeline = DetectionPipeline(
+            _ClickThenVoiceClassifier(score), EventSettings(), PrivacySettings(), VAD_RATE
+        )
+        streamed = []
+        for i in range(0, audio.size, 1600):
+            streamed.extend(pipeline.push(audio[i : i + 1600]))
+        streamed.extend(pipeline.flush())
+        offline = detect_offline(
+            audio, VAD_RATE, _ClickThenVoiceClassifier(score), EventSettings(), PrivacySettings()
+        )
+        results.append((streamed, offline))
+    (weak_streamed, weak_offline), (strong_streamed, strong_offline) = results
+    assert weak_streamed == [] and weak_offline == []
+    # A sure gunshot does not wait: it is out GUARD_AFTER_S after its onset (or with its
+    # confirming window), however the talker goes on.
+    assert [e.label for e in strong_streamed] == [EventLabel.GUNSHOT]
+    event = strong_streamed[0]
+    assert event.emitted_at_s <= max(event.offset_s, event.onset_s + GUARD_AFTER_S) + 0.1
+    assert [e.onset_s for e in strong_offline] == [event.onset_s]

@@ -32,6 +32,7 @@ from ouie.config.hub import HubSettings
 from ouie.config.node import NodeSettings
 from ouie.core.labels import EVENT_LABELS, IMPULSIVE_LABELS
 from ouie.core.messages import ALL_MESSAGE_MODELS
+from ouie.node.pipeline import GUARD_AFTER_S, GUARD_BEFORE_S, WEAK_TAIL_S
 from ouie.privacy.check import (
     CheckedConfig,
     Finding,
@@ -42,6 +43,7 @@ from ouie.privacy.check import (
 from ouie.privacy.compliance_settings import LAWFUL_BASIS_TEXT, ComplianceSettings, Zone
 from ouie.privacy.leakage import PrivacyReport, read_report
 from ouie.privacy.message_guard import audit_models
+from ouie.privacy.speech_guard import CONTEXT_BEFORE_S, NEARBY_SPEECH_S
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -385,8 +387,8 @@ def risks(report: PrivacyReport, comp: ComplianceSettings, hub: HubSettings) -> 
                 "it to disk or network.",
                 "Messages carry metadata only; the schemas cannot hold samples, features, "
                 "embeddings or free text.",
-                "The speech guard suppresses any non-impulsive event heard over speech; there "
-                "is no speech class.",
+                "The speech guard suppresses any non-impulsive event heard over speech, and "
+                "any weak event heard beside it; there is no speech class.",
                 "`ouie check` refuses any option that would store or export audio.",
             ],
             [
@@ -633,6 +635,11 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
         "sensor_density_km2": (len(comp.sensors) / area_km2) if area_km2 else None,
         "labels": [label.value for label in EVENT_LABELS],
         "impulsive": sorted(label.value for label in IMPULSIVE_LABELS),
+        "guard_own_before_s": GUARD_BEFORE_S,
+        "guard_before_s": GUARD_BEFORE_S + CONTEXT_BEFORE_S,
+        "guard_after_s": GUARD_AFTER_S,
+        "weak_tail_s": WEAK_TAIL_S,
+        "nearby_speech_s": NEARBY_SPEECH_S,
         "inventory": inventory,
         "message_models": [m.__name__ for m in ALL_MESSAGE_MODELS],
         "guard_problems": guard_problems,
