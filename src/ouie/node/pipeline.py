@@ -33,9 +33,10 @@ ONSET_LOOKBACK_S = 0.1  # look a little before the triggering window for the ris
 GUARD_BEFORE_S = 0.5
 GUARD_AFTER_S = 0.6
 #: A weak candidate (below the strict score) also waits this long after its confirming
-#: window. The first instant of a word cut off by a window's end reads as an impulse, and
-#: silero needs a few hundred milliseconds of the word to call it speech.
-WEAK_TAIL_S = 0.4
+#: window, to hear whether someone starts talking: a breath or lip click just before a
+#: word, or a word's first instant cut off by a window's end, reads as a faint impulse, and
+#: silero needs a few hundred milliseconds of the word to call it speech (docs/privacy.md).
+WEAK_TAIL_S = 0.8
 
 
 @dataclass(frozen=True)
