@@ -9,15 +9,17 @@ window, then augmented:
 - reverberation (p = 0.3): exponentially decaying noise impulse responses, RT60 0.2–1.2 s;
 - distance (p = 0.3): a low-pass on the event alone;
 - mixing (p = 0.85) into a background window at an event-to-background ratio drawn
-  uniformly from −10 to +15 dB (event energy over its active frames, background over the
+  uniformly from −6 to +20 dB (event energy over its active frames, background over the
   window); sometimes a second target event (multi-label) or a speech/non-target sound too;
 - channel (p = 0.4): a random low-pass or high-pass on the mixture;
 - level: the mixture's RMS drawn from −50 to −12 dBFS, peaks kept below full scale, except
   for some clipped and some overdriven (saturated) captures.
 
-Negative windows are speech (both speech folders; weighted ×3 in the loss), non-target
-sounds (``other``, ESC-50 non-target classes) mixed into backgrounds, and backgrounds alone
-(background clips, long ambience, generated traffic). Everything is drawn from one
+Negative windows are speech (both speech folders; weighted ×3 in the loss; half of them
+cut anywhere in the recording, pauses, breaths and its first and last instants included,
+and 40 % left unmixed, as quiet as it was recorded), non-target sounds (``other``, ESC-50
+non-target classes) mixed into backgrounds, and backgrounds alone (background clips, long
+ambience, generated traffic). Everything is drawn from one
 ``numpy`` generator, so a seed fixes the set.
 """
 
@@ -56,6 +58,14 @@ LEVEL_RANGE_DBFS = (-50.0, -12.0)
 #: Dataset labels used as backgrounds to mix into (everything else non-target is foreground).
 BACKGROUND_LABELS = frozenset({"background", "crowd"})
 SPEECH_LABEL = "speech"
+#: Share of speech windows cut anywhere in the recording rather than around its energetic
+#: parts: the model must also stay quiet on what comes before, between and after words
+#: (breaths, lip noise, a handled microphone), not only on the words themselves.
+SPEECH_ANYWHERE = 0.5
+#: Share of speech windows mixed into a background (the rest stay as recorded); other
+#: negative sounds are mixed with ``FOREGROUND_MIX_P``.
+SPEECH_MIX_P = 0.6
+FOREGROUND_MIX_P = 0.8
 
 
 @dataclass(frozen=True)
@@ -192,6 +202,15 @@ def event_window(
     return cut(source.audio, anchor - int(rng.uniform(*position) * WINDOW))
 
 
+def speech_window(source: Source, rng: np.random.Generator) -> FloatArray:
+    """A window of speech: around its energetic parts, or (``SPEECH_ANYWHERE``) anywhere,
+    including windows that hold only the recording's first or last instants."""
+    if rng.random() >= SPEECH_ANYWHERE:
+        return event_window(source, rng)
+    size = source.audio.size
+    return cut(source.audio, int(rng.integers(-(WINDOW // 2), max(1, size - WINDOW // 2))))
+
+
 def background_window(audio: FloatArray, rng: np.random.Generator) -> FloatArray:
     if audio.size < WINDOW:  # loop short backgrounds
         audio = np.tile(audio, WINDOW // max(1, audio.size) + 1)
@@ -310,7 +329,7 @@ def negative(pools: Pools, rng: np.random.Generator) -> tuple[FloatArray, bool]:
     roll = rng.random()
     is_speech = roll < 0.3 and bool(pools.speech)
     if is_speech:
-        sound: FloatArray | None = event_window(_pick(pools.speech, rng), rng)
+        sound: FloatArray | None = speech_window(_pick(pools.speech, rng), rng)
     elif roll < 0.75 and pools.foreground:
         sound = event_window(_pick(pools.foreground, rng), rng)
     else:
@@ -318,7 +337,7 @@ def negative(pools: Pools, rng: np.random.Generator) -> tuple[FloatArray, bool]:
     if sound is None:
         return finish(_background(pools, rng), rng), False
     sound = augment_event(sound, rng)
-    if rng.random() < 0.8:
+    if rng.random() < (SPEECH_MIX_P if is_speech else FOREGROUND_MIX_P):
         sound = mix_at(_background(pools, rng), sound, rng.uniform(-5.0, 20.0))
     return finish(sound, rng), is_speech
 

@@ -464,11 +464,15 @@ def render_card(config: CardInputs, report: HeldOutReport | None) -> str:
         "Generated traffic is added to the backgrounds.",
         f"- Windows: {config.windows_per_class} positives per class (balanced, cut around "
         f"energetic frames, event anywhere in the window) and {config.negative_windows} "
-        "negatives (speech from both speech folders, weighted ×3 in the loss; other and "
+        "negatives (speech from both speech folders, weighted "
+        f"×{compact_data.SPEECH_WEIGHT:g} in the loss, "
+        f"{compact_data.SPEECH_ANYWHERE:.0%} of it cut anywhere in a recording, pauses "
+        f"and edges included, {1 - compact_data.SPEECH_MIX_P:.0%} left unmixed; other and "
         "ESC-50 non-target sounds; "
         "backgrounds, ambience, generated traffic). Augmentation "
-        "(`ouie.train.compact_data`): mixing into backgrounds at −10…+15 dB "
-        "event-to-background ratio, levels −50…−12 dBFS, random low/high-pass filters, "
+        "(`ouie.train.compact_data`): mixing into backgrounds at "
+        f"{_range(compact_data.EBR_RANGE_DB)} dB event-to-background ratio, levels "
+        f"{_range(compact_data.LEVEL_RANGE_DBFS)} dBFS, random low/high-pass filters, "
         "exponential-decay noise reverberation (RT60 0.2–1.2 s), occasional second event "
         "or voice in the scene, some clipping.",
         "- Source counts after loading: "
@@ -522,3 +526,13 @@ def render_card(config: CardInputs, report: HeldOutReport | None) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _range(bounds: tuple[float, float]) -> str:
+    """``(-6.0, 20.0)`` as "−6…+20" (signed, typographic minus)."""
+
+    def signed(value: float) -> str:
+        text = f"{value:+g}"
+        return text.replace("-", "−") if value < 0 else text
+
+    return f"{signed(bounds[0])}…{signed(bounds[1])}"
