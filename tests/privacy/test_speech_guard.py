@@ -154,7 +154,7 @@ def _click_then_speech(tmp_path: Path) -> np.ndarray:
 
 def test_weak_candidate_waits_to_hear_the_word_its_window_ends_on(tmp_path: Path) -> None:
     """The confirming window ends as a word begins: too little of it for silero. A weak
-    candidate waits WEAK_TAIL_S longer, hears the word, and is dropped."""
+    candidate is heard to WEAK_GUARD_AFTER_S after its onset, so the word, and is dropped."""
     audio = _click_then_speech(tmp_path)
     results = []
     for score in (0.6, 0.95):

@@ -32,11 +32,12 @@ CLIP_LEVEL = 0.999
 ONSET_LOOKBACK_S = 0.1  # look a little before the triggering window for the rise
 GUARD_BEFORE_S = 0.5
 GUARD_AFTER_S = 0.6
-#: A weak candidate (below the strict score) also waits this long after its confirming
-#: window, to hear whether someone starts talking: a breath or lip click just before a
-#: word, or a word's first instant cut off by a window's end, reads as a faint impulse, and
-#: silero needs a few hundred milliseconds of the word to call it speech (docs/privacy.md).
-WEAK_TAIL_S = 0.8
+#: How long after its onset the guard listens to a weak candidate (below the strict score),
+#: instead of ``GUARD_AFTER_S``: long enough to hear whether someone starts talking. A
+#: breath or lip click just before a word, or a word's first instant cut off by a window's
+#: end, reads as a faint impulse, and silero needs a few hundred milliseconds of the word
+#: to call it speech (docs/privacy.md).
+WEAK_GUARD_AFTER_S = 1.4
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class _EventBuilder:
     scream-like word at the start of a sentence would pass. Waiting for that audio costs at
     most ``GUARD_AFTER_S`` of latency, and usually nothing: the confirming window often
     already reaches that far. A candidate below the strict score, which any speech heard
-    near it stops, waits ``WEAK_TAIL_S`` past its confirming window as well. The guard also
+    near it stops, is heard to ``WEAK_GUARD_AFTER_S`` after its onset. The guard also
     hears ``CONTEXT_BEFORE_S`` before the own span (for its speech-nearby rule); that audio
     is already in the ring and costs no wait.
     """
@@ -110,10 +111,9 @@ class _EventBuilder:
         search_start = max(0, first.start_sample - round(ONSET_LOOKBACK_S * self.sample_rate))
         audio = audio_span(search_start, first.end_sample)
         onset = search_start + refine_onset(audio, self.sample_rate)
-        guard_end = max(last.end_sample, onset + round(GUARD_AFTER_S * self.sample_rate))
-        if confirmation.peak_score < self.guard.settings.impulsive_threshold:
-            tail = last.end_sample + round(WEAK_TAIL_S * self.sample_rate)
-            guard_end = max(guard_end, tail)
+        weak = confirmation.peak_score < self.guard.settings.impulsive_threshold
+        after = WEAK_GUARD_AFTER_S if weak else GUARD_AFTER_S
+        guard_end = max(last.end_sample, onset + round(after * self.sample_rate))
         return _Pending(confirmation, onset, guard_end)
 
     def build(

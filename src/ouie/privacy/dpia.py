@@ -32,7 +32,7 @@ from ouie.config.hub import HubSettings
 from ouie.config.node import NodeSettings
 from ouie.core.labels import EVENT_LABELS, IMPULSIVE_LABELS
 from ouie.core.messages import ALL_MESSAGE_MODELS
-from ouie.node.pipeline import GUARD_AFTER_S, GUARD_BEFORE_S, WEAK_TAIL_S
+from ouie.node.pipeline import GUARD_AFTER_S, GUARD_BEFORE_S, WEAK_GUARD_AFTER_S
 from ouie.privacy.check import (
     CheckedConfig,
     Finding,
@@ -638,7 +638,7 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
         "guard_own_before_s": GUARD_BEFORE_S,
         "guard_before_s": GUARD_BEFORE_S + CONTEXT_BEFORE_S,
         "guard_after_s": GUARD_AFTER_S,
-        "weak_tail_s": WEAK_TAIL_S,
+        "weak_guard_after_s": WEAK_GUARD_AFTER_S,
         "nearby_speech_s": NEARBY_SPEECH_S,
         "inventory": inventory,
         "message_models": [m.__name__ for m in ALL_MESSAGE_MODELS],
