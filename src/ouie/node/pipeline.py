@@ -25,7 +25,7 @@ from ouie.node.onset import FLOOR_DB, peak_level_dbfs, refine_onset
 from ouie.node.resample import StreamResampler
 from ouie.node.ring_buffer import RingBuffer
 from ouie.node.tuned import with_tuned_defaults
-from ouie.privacy.speech_guard import CONTEXT_BEFORE_S, VAD_RATE, SpeechGuard
+from ouie.privacy.speech_guard import VAD_RATE, SpeechGuard
 
 FloatArray = npt.NDArray[np.float32]
 CLIP_LEVEL = 0.999
@@ -90,15 +90,13 @@ class _Pending:
 class _EventBuilder:
     """Turns confirmations into events: onset, level, and the speech guard's decision.
 
-    The speech guard's own span runs from ``GUARD_BEFORE_S`` before the onset to
-    ``GUARD_AFTER_S`` after it (or to the end of the confirming window if later). Speech
-    that has only just started is otherwise too short for the VAD to recognise, and a
-    scream-like word at the start of a sentence would pass. Waiting for that audio costs at
-    most ``GUARD_AFTER_S`` of latency, and usually nothing: the confirming window often
-    already reaches that far. A candidate below the strict score, which any speech heard
-    near it stops, is heard to ``WEAK_GUARD_AFTER_S`` after its onset. The guard also
-    hears ``CONTEXT_BEFORE_S`` before the own span (for its speech-nearby rule); that audio
-    is already in the ring and costs no wait.
+    The speech guard hears from ``GUARD_BEFORE_S`` before the onset to ``GUARD_AFTER_S``
+    after it (or to the end of the confirming window if later). Speech that has only just
+    started is otherwise too short for the VAD to recognise, and a scream-like word at the
+    start of a sentence would pass. Waiting for that audio costs at most ``GUARD_AFTER_S``
+    of latency, and usually nothing: the confirming window often already reaches that far.
+    A candidate below the strict score, which any speech heard near it stops, is heard to
+    ``WEAK_GUARD_AFTER_S`` after its onset.
     """
 
     def __init__(self, sample_rate: int, guard: SpeechGuard, stats: PipelineStats) -> None:
@@ -124,18 +122,11 @@ class _EventBuilder:
         if has_cutoff(audio_span(pending.onset_sample, last.end_sample), self.sample_rate):
             self.stats.cutoff_suppressions += 1
             return None
-        own_start = max(0, pending.onset_sample - round(GUARD_BEFORE_S * self.sample_rate))
-        context_start = max(0, own_start - round(CONTEXT_BEFORE_S * self.sample_rate))
-        # Two reads: the ring may no longer hold all of the context, and the guard must
-        # still know where the candidate's own span begins.
-        context = audio_span(context_start, own_start)
-        speech_audio = np.concatenate([context, audio_span(own_start, pending.guard_end_sample)])
-        own_offset = round(context.size * VAD_RATE / self.sample_rate)
+        guard_start = max(0, pending.onset_sample - round(GUARD_BEFORE_S * self.sample_rate))
+        speech_audio = audio_span(guard_start, pending.guard_end_sample)
         if self.sample_rate != VAD_RATE:
             speech_audio = to_rate(speech_audio, self.sample_rate, VAD_RATE)
-        decision = self.guard.decide(
-            confirmation.label, confirmation.peak_score, speech_audio, own_offset
-        )
+        decision = self.guard.decide(confirmation.label, confirmation.peak_score, speech_audio)
         if not decision.allowed:
             self.stats.speech_suppressions += 1
             return None

@@ -43,7 +43,7 @@ from ouie.privacy.check import (
 from ouie.privacy.compliance_settings import LAWFUL_BASIS_TEXT, ComplianceSettings, Zone
 from ouie.privacy.leakage import PrivacyReport, read_report
 from ouie.privacy.message_guard import audit_models
-from ouie.privacy.speech_guard import CONTEXT_BEFORE_S, NEARBY_SPEECH_S
+from ouie.privacy.speech_guard import NEARBY_SPEECH_S
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -635,8 +635,7 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
         "sensor_density_km2": (len(comp.sensors) / area_km2) if area_km2 else None,
         "labels": [label.value for label in EVENT_LABELS],
         "impulsive": sorted(label.value for label in IMPULSIVE_LABELS),
-        "guard_own_before_s": GUARD_BEFORE_S,
-        "guard_before_s": GUARD_BEFORE_S + CONTEXT_BEFORE_S,
+        "guard_before_s": GUARD_BEFORE_S,
         "guard_after_s": GUARD_AFTER_S,
         "weak_guard_after_s": WEAK_GUARD_AFTER_S,
         "nearby_speech_s": NEARBY_SPEECH_S,

