@@ -19,8 +19,8 @@ Negative windows are speech (both speech folders; weighted ×3 in the loss; half
 cut anywhere in the recording, pauses, breaths and its first and last instants included,
 and 40 % left unmixed, as quiet as it was recorded), non-target sounds (``other``, ESC-50
 non-target classes) mixed into backgrounds, and backgrounds alone (background clips, long
-ambience, generated traffic). Everything is drawn from one
-``numpy`` generator, so a seed fixes the set.
+ambience, generated traffic). Everything is drawn from one ``numpy`` generator, so a seed
+fixes the set.
 """
 
 from __future__ import annotations
