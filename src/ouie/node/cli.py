@@ -100,6 +100,20 @@ def detect(
                     )
     if output is OutputFormat.TABLE:
         Console().print(table)
+    stage_counts = getattr(classifier, "stage_counts", None)
+    if stage_counts is not None:  # a cascade: say which stages ran, on how many windows
+        err.print(
+            "stages: "
+            + ", ".join(
+                f"{name} ({model}) {getattr(stage_counts, name)} windows"
+                for name, model in zip(
+                    getattr(classifier, "stages", ()),
+                    getattr(classifier, "stage_ids", ()),
+                    strict=True,
+                )
+            ),
+            highlight=False,
+        )
     if failures:
         raise typer.Exit(1)
 

@@ -63,16 +63,24 @@ class CompactNet(nn.Module):
 
     With ``aux_outputs`` > 0 a second linear head on the same pooled features regresses the
     teacher's embedding during training (distillation); it is not part of the exported graph.
+
+    With ``channel_norm`` the network also sees the patch with each band's mean over the
+    patch removed (a second input channel): the recording chain's gain and EQ are a constant
+    per band over a second, so that channel is blind to them, and to steady background.
     """
 
     def __init__(
-        self, widths: tuple[int, int, int, int] = (16, 32, 64, 128), aux_outputs: int = 0
+        self,
+        widths: tuple[int, int, int, int] = (16, 32, 64, 128),
+        aux_outputs: int = 0,
+        channel_norm: bool = False,
     ) -> None:
         super().__init__()
         self.band_norm = nn.BatchNorm1d(frontend.N_MELS)
+        self.channel_norm = channel_norm
         layers: list[nn.Module] = []
         specs: list[tuple[int, int, int, int | tuple[int, int]]] = [
-            (1, widths[0], 5, 2),
+            (2 if channel_norm else 1, widths[0], 5, 2),
             (widths[0], widths[1], 3, 2),
             (widths[1], widths[2], 3, 2),
             (widths[2], widths[3], 3, (2, 1)),  # keep the frequency axis from here on
@@ -90,6 +98,9 @@ class CompactNet(nn.Module):
 
     def features(self, patches: torch.Tensor) -> torch.Tensor:
         x = self.band_norm(patches.transpose(1, 2)).transpose(1, 2).unsqueeze(1)
+        if self.channel_norm:
+            centred = patches - patches.mean(dim=1, keepdim=True)  # per band, over time
+            x = torch.cat([x, centred.unsqueeze(1)], dim=1)
         x = self.body(x).mean(dim=3)  # [batch, channels, time]
         pooled: torch.Tensor = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))
         return pooled
@@ -205,7 +216,7 @@ class YamnetEmbeddings:
     as ouie-compact, so the teacher sees exactly the student's input.
     """
 
-    def __init__(self, model_path: Path, threads: int) -> None:
+    def __init__(self, model_path: Path, threads: int, with_scores: bool = False) -> None:
         from ouie.node.classifiers.yamnet import _interpreter_class
 
         interpreter_class = _interpreter_class()  # ai-edge-litert or tflite-runtime
@@ -226,15 +237,24 @@ class YamnetEmbeddings:
         self._index = int(detail["index"])
         scale, zero = detail["quantization"]
         self._scale, self._zero = float(scale) or 1.0, int(zero)
+        self._output = int(self._interpreter.get_output_details()[0]["index"])
+        self._with_scores = with_scores
 
-    def __call__(self, patches: np.ndarray) -> np.ndarray:
+    def both(self, patches: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Embeddings ``[n, 1024]`` and the 521 AudioSet scores ``[n, 521]`` in one pass."""
         out = np.empty((len(patches), EMBEDDING_DIM), dtype=np.float32)
+        scores = np.empty((len(patches), 521 if self._with_scores else 0), dtype=np.float32)
         for i, patch in enumerate(np.asarray(patches, dtype=np.float32)):
             self._interpreter.set_tensor(self._input, patch[None])
             self._interpreter.invoke()
             raw = self._interpreter.get_tensor(self._index).reshape(-1).astype(np.float32)
             out[i] = (raw - self._zero) * self._scale
-        return out
+            if self._with_scores:
+                scores[i] = self._interpreter.get_tensor(self._output)[0]
+        return out, scores
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        return self.both(patches)[0]
 
 
 def load_teacher(config: TrainConfig, log: bool = True) -> tuple[compact_data.Teacher, str] | None:

@@ -161,8 +161,12 @@ class Mn04Classifier:
         """Raw 527 AudioSet scores of windows ``[n, 32000]`` (tests and evaluation only)."""
         return self.raw_scores(self.patches(frames))
 
+    def mapped(self, audioset_scores: FloatArray) -> FloatArray:
+        """ouie scores ``[n, 8]`` of raw AudioSet scores ``[n, 527]``."""
+        return self._mapper(audioset_scores)
+
     def scores(self, frames: FloatArray) -> FloatArray:
-        return self._mapper(self.audioset_scores(frames))
+        return self.mapped(self.audioset_scores(frames))
 
 
 def create(settings: ClassifierSettings, providers: list[str] | None = None) -> Mn04Classifier:

@@ -143,11 +143,15 @@ class YamnetClassifier:
         """Raw 521 AudioSet scores of windows ``[n, 15600]`` (tests and evaluation only)."""
         return self.raw_scores(self.patches(frames))
 
-    def scores(self, frames: FloatArray) -> FloatArray:
-        patches = self.patches(frames)
+    def scores_of_patches(self, patches: FloatArray) -> FloatArray:
+        """ouie scores ``[n, 8]`` of log-mel patches ``[n, 96, 64]`` (the cascade's confirm
+        stage shares ouie-compact's patches)."""
         if patches.shape[0] == 0:
             return np.zeros((0, len(EVENT_LABELS)), dtype=np.float32)
         return self._mapper(self.raw_scores(patches))
+
+    def scores(self, frames: FloatArray) -> FloatArray:
+        return self.scores_of_patches(self.patches(frames))
 
 
 def hop_samples_for(settings: ClassifierSettings) -> int:

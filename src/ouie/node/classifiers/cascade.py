@@ -1,0 +1,147 @@
+"""Backend ``cascade``: ouie-compact gates, the AudioSet teachers confirm.
+
+ouie-compact (bundled) scores every window. Only the windows where some label reaches
+``GATE`` — candidates — are also scored by the teachers installed in the model directory:
+YAMNet (TFLite, on the very same log-mel patch) and, when present, mn04 (onnxruntime, the
+window upsampled to its 32 kHz input). The teachers' AudioSet scores are mapped to ouie's
+labels (``audioset_map``; no speech class is ever mapped) and averaged; a candidate's score
+is the geometric mean of compact's and the teachers' score, label by label. Windows below
+the gate score 0 for every label: the cascade reports nothing compact did not hear.
+
+So the teachers' cost is bounded by the candidates, like the speech guard's: on street
+background a few per cent of windows. ``stage_counts`` tells how many windows each stage
+scored (``ouie detect`` and the node's status show it).
+
+ouie-compact was distilled from the same teachers (``ouie.train.distill``); the cascade puts
+the teachers' own judgement back where it matters, on the few windows that may be events.
+Figures per stage, measured source-disjointly, are in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ouie.config.node import ClassifierSettings
+from ouie.core.labels import EVENT_LABELS
+from ouie.models import store
+from ouie.node.classifiers import compact
+from ouie.node.classifiers.base import ClassifierError, FloatArray
+from ouie.node.frontends import mn04 as mn04_frontend
+from ouie.node.resample import resample
+
+BACKEND = "cascade"
+DESCRIPTION = (
+    "ouie-compact gates every window; YAMNet (+ mn04 when installed) confirm the candidates"
+)
+
+#: A window is a candidate when some label's compact score reaches this. Set well under the
+#: shipped thresholds so the gate keeps compact's recall (docs/benchmarks.md measures it).
+GATE = 0.1
+MN04_RATE = 32000
+MN04_WINDOW = MN04_RATE  # the 0.975 s window upsampled, zero-padded to mn04's 1 s
+
+
+@dataclass
+class StageCounts:
+    """Windows scored by each stage since the classifier was made."""
+
+    compact: int = 0
+    yamnet: int = 0
+    mn04: int = 0
+
+
+class CascadeClassifier:
+    """compact → (YAMNet [+ mn04]) on candidates; windows ``[n, 15600]`` → scores ``[n, 8]``."""
+
+    def __init__(self, gate: compact.CompactClassifier, yamnet: Any, mn04: Any | None) -> None:
+        self._gate = gate
+        self._yamnet = yamnet
+        self._mn04 = mn04
+        # family "cascade" (its tuned thresholds), then each stage's digest in stage order
+        digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
+        self._model_id = "cascade@" + "-".join(digests)
+        self.stage_ids = [m.model_id for m in (gate, yamnet, mn04) if m is not None]
+        self.stage_counts = StageCounts()
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def sample_rate(self) -> int:
+        return self._gate.sample_rate
+
+    @property
+    def window_samples(self) -> int:
+        return self._gate.window_samples
+
+    @property
+    def hop_samples(self) -> int:
+        return self._gate.hop_samples
+
+    @property
+    def stages(self) -> list[str]:
+        """The stages that run, in order (``ouie detect`` and node status show them)."""
+        names = ["compact", "yamnet"]
+        if self._mn04 is not None:
+            names.append("mn04")
+        return names
+
+    def teacher_scores(self, frames: FloatArray, patches: FloatArray) -> FloatArray:
+        """The installed teachers' mapped scores ``[n, 8]``, averaged."""
+        total: FloatArray = self._yamnet.scores_of_patches(patches)
+        self.stage_counts.yamnet += len(frames)
+        if self._mn04 is None:
+            return total
+        upsampled = np.zeros((len(frames), MN04_WINDOW), dtype=np.float32)
+        for i, window in enumerate(frames):
+            up = resample(window, self.sample_rate, MN04_RATE)[:MN04_WINDOW]
+            upsampled[i, : len(up)] = up
+        logmel = mn04_frontend.log_mel_batch(upsampled)[:, None, :, :]
+        mn04_scores: FloatArray = self._mn04.mapped(self._mn04.raw_scores(logmel))
+        self.stage_counts.mn04 += len(frames)
+        out: FloatArray = (0.5 * (total + mn04_scores)).astype(np.float32)
+        return out
+
+    def scores(self, frames: FloatArray) -> FloatArray:
+        patches = self._gate.patches(frames)
+        if patches.shape[0] == 0:
+            return np.zeros((0, len(EVENT_LABELS)), dtype=np.float32)
+        gate_scores = self._gate.patch_scores(patches)
+        self.stage_counts.compact += len(frames)
+        out = np.zeros_like(gate_scores)
+        candidates = np.flatnonzero(gate_scores.max(axis=1) >= GATE)
+        if candidates.size:
+            teacher = self.teacher_scores(
+                np.asarray(frames, dtype=np.float32)[candidates], patches[candidates]
+            )
+            out[candidates] = np.sqrt(gate_scores[candidates] * np.clip(teacher, 0.0, 1.0))
+        return out
+
+
+def create(settings: ClassifierSettings) -> CascadeClassifier:
+    from ouie.node.classifiers import mn04, yamnet
+
+    gate = compact.create(settings)
+    # The teachers live in the model directory; a folder that holds only an ouie-compact
+    # build (a source-disjoint build, say) gates, and the teachers come from the default one.
+    folder = settings.model_dir
+    if folder is None or not (folder / yamnet.MODEL_FILE).is_file():
+        folder = store.model_dir()
+    teacher_settings = settings.model_copy(update={"model_dir": folder})
+    try:
+        yamnet_model = yamnet.create(teacher_settings)
+    except (store.ModelFileError, ClassifierError) as exc:
+        raise ClassifierError(
+            f"the cascade needs YAMNet in the model directory {folder} ({exc}); run "
+            "`ouie models import --from DIR`, or use the compact backend alone"
+        ) from exc
+    mn04_model: Any | None
+    try:
+        mn04_model = mn04.create(teacher_settings)
+    except (store.ModelFileError, ClassifierError):
+        mn04_model = None  # optional: YAMNet alone confirms
+    return CascadeClassifier(gate, yamnet_model, mn04_model)

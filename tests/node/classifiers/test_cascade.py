@@ -1,0 +1,91 @@
+"""The cascade backend: compact gates, the teachers score only the candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ouie.config.node import ClassifierSettings
+from ouie.core.labels import EVENT_LABELS
+from ouie.node.classifiers import cascade
+from ouie.node.classifiers.base import Classifier, ClassifierError
+from ouie.node.classifiers.compact import WINDOW_SAMPLES
+from ouie.node.classifiers.registry import backend_names, create_classifier
+
+
+class _Gate:
+    """Stands in for ouie-compact: window i scores ``levels[i]`` on every label."""
+
+    model_id = "ouie-compact@aaaaaaaa"
+    sample_rate = 16000
+    window_samples = WINDOW_SAMPLES
+    hop_samples = 4000
+
+    def patches(self, frames: np.ndarray) -> np.ndarray:
+        return np.asarray(frames, np.float32)[:, :1, None] * np.ones((1, 96, 64), np.float32)
+
+    def patch_scores(self, patches: np.ndarray) -> np.ndarray:
+        return np.repeat(patches[:, 0, :1], len(EVENT_LABELS), axis=1)
+
+
+class _Teacher:
+    model_id = "yamnet-tflite@bbbbbbbb"
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+        self.seen = 0
+
+    def scores_of_patches(self, patches: np.ndarray) -> np.ndarray:
+        self.seen += len(patches)
+        return np.full((len(patches), len(EVENT_LABELS)), self.score, np.float32)
+
+
+def _windows(levels: list[float]) -> np.ndarray:
+    frames = np.zeros((len(levels), WINDOW_SAMPLES), np.float32)
+    frames[:, 0] = levels
+    return frames
+
+
+def test_only_candidates_reach_the_teacher_and_scores_combine() -> None:
+    teacher = _Teacher(0.64)
+    model = cascade.CascadeClassifier(_Gate(), teacher, None)  # type: ignore[arg-type]
+    assert isinstance(model, Classifier)
+    scores = model.scores(_windows([0.01, cascade.GATE, 0.9, 0.05]))
+    assert teacher.seen == 2
+    np.testing.assert_allclose(scores[0], 0.0)
+    np.testing.assert_allclose(scores[3], 0.0)
+    np.testing.assert_allclose(scores[1], np.sqrt(cascade.GATE * 0.64), rtol=1e-5)
+    np.testing.assert_allclose(scores[2], np.sqrt(0.9 * 0.64), rtol=1e-5)
+    assert model.stage_counts.compact == 4 and model.stage_counts.yamnet == 2
+    assert model.stages == ["compact", "yamnet"]
+    assert model.model_id == "cascade@aaaaaaaa-bbbbbbbb"
+
+
+def test_a_silent_teacher_vetoes_the_gate() -> None:
+    model = cascade.CascadeClassifier(_Gate(), _Teacher(0.0), None)  # type: ignore[arg-type]
+    assert model.scores(_windows([0.95])).max() == 0.0
+
+
+def test_cascade_is_a_registered_backend() -> None:
+    assert "cascade" in backend_names()
+
+
+def test_missing_teacher_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUIE_MODEL_DIR", str(tmp_path))  # no teachers installed anywhere
+    with pytest.raises(ClassifierError, match=r"cascade needs YAMNet.*ouie models import"):
+        create_classifier(ClassifierSettings(backend="cascade", model_dir=tmp_path))
+
+
+@pytest.mark.shared
+def test_real_cascade_scores_windows(shared_models_dir: Path) -> None:
+    # the shared folder holds YAMNet but no exported mn04: YAMNet alone confirms
+    model = create_classifier(ClassifierSettings(backend="cascade", model_dir=shared_models_dir))
+    assert model.stages == ["compact", "yamnet"]  # type: ignore[attr-defined]
+    rng = np.random.default_rng(0)
+    frames = (rng.standard_normal((6, WINDOW_SAMPLES)) * 0.3).astype(np.float32)
+    scores = model.scores(frames)
+    assert scores.shape == (6, len(EVENT_LABELS))
+    assert np.all((scores >= 0.0) & (scores <= 1.0))
+    assert model.model_id.startswith("cascade@")

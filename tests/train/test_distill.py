@@ -1,0 +1,173 @@
+"""Distilling ouie-compact from the teachers: window labels, the teacher cache file, the
+log-mel augmentation, source exclusion, and a smoke run on a tiny made-up cache that must
+give a loadable model and a build.json the source-disjoint evaluation can read."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ouie.core.labels import EVENT_LABELS, EventLabel
+from ouie.eval.builds import read_build
+from ouie.node.classifiers.audioset_map import AUDIOSET_MIDS
+from ouie.node.classifiers.compact import load
+from ouie.train import distill
+from ouie.train.teacher_head import WindowLabels, fit_head, label_windows, patch_peak_db
+from ouie.train.teachers import (
+    HOP,
+    MN04_CLASSES,
+    WINDOW,
+    YAMNET_CLASSES,
+    TeacherCache,
+    TeacherOutputs,
+    clip_windows,
+)
+
+GUNSHOT = EVENT_LABELS.index(EventLabel.GUNSHOT)
+
+
+def test_clip_windows_follow_the_node_grid_and_pad_short_clips() -> None:
+    audio = np.arange(WINDOW + 2 * HOP + 10, dtype=np.float32)
+    windows = clip_windows(audio)
+    assert windows.shape == (3, WINDOW)
+    np.testing.assert_array_equal(windows[1], audio[HOP : HOP + WINDOW])
+    short = clip_windows(np.ones(100, dtype=np.float32))
+    assert short.shape == (1, WINDOW)
+    assert short[0, :100].sum() == 100 and short[0, 100:].sum() == 0
+
+
+def test_event_windows_are_positive_quiet_windows_of_target_clips_are_left_out() -> None:
+    # clip 0: gunshot with a loud second window; clip 1: non-target
+    peak = np.array([-40.0, -5.0, -30.0, -20.0, -20.0], dtype=np.float32)
+    owner = np.array([0, 0, 0, 1, 1], dtype=np.int32)
+    labels = label_windows(["gunshot", "door_knock"], owner, peak)
+    np.testing.assert_array_equal(labels.targets[:, GUNSHOT], [0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(labels.weights, [0, 1, 0, 1, 1])
+    assert labels.targets[3:].sum() == 0
+
+
+def test_patch_peak_follows_the_loudest_frame() -> None:
+    quiet = np.full((1, 96, 64), np.log(0.001), dtype=np.float32)
+    loud = quiet.copy()
+    loud[0, 40, :] = np.log(1.0)
+    assert patch_peak_db(loud)[0] - patch_peak_db(quiet)[0] > 40.0
+
+
+def test_linear_head_learns_a_separable_label() -> None:
+    rng = np.random.default_rng(0)
+    features = rng.standard_normal((400, 6)).astype(np.float32)
+    targets = np.zeros((400, len(EVENT_LABELS)), dtype=np.float32)
+    targets[:, GUNSHOT] = features[:, 0] > 1.0
+    head = fit_head(features, WindowLabels(targets, np.ones(400, np.float32)), epochs=100)
+    scores = head(features)[:, GUNSHOT]
+    positive, negative = scores[targets[:, GUNSHOT] > 0], scores[targets[:, GUNSHOT] == 0]
+    auc = (positive[:, None] > negative[None, :]).mean()
+    assert auc > 0.98
+    assert positive.mean() > negative.mean() + 0.3
+
+
+def _class_csv(path: Path, n: int) -> None:
+    mids = [mid for group in AUDIOSET_MIDS.values() for mid in group]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["index", "mid", "display_name"])
+        for i in range(n):
+            mid = mids[i] if i < len(mids) else f"/m/fake{i}"
+            writer.writerow([i, mid, f"class {i}"])
+
+
+def _tiny_cache(path: Path, rng: np.random.Generator) -> None:
+    clips = [
+        ("a/g1.flac", "gunshot", "src/one"),
+        ("a/n1.flac", "rain", "src/one"),
+        ("b/g2.flac", "gunshot", "src/two"),
+        ("b/n2.flac", "speech", "src/two"),
+    ]
+    per_clip = 6
+    n = per_clip * len(clips)
+    patches = rng.normal(-4.0, 1.0, (n, 96, 64)).astype(np.float16)
+    yamnet = np.zeros((n, 521), np.float32)
+    yamnet[:per_clip, 0] = 0.9  # the first mapped mid is a gunshot one
+    TeacherCache(
+        files=[c[0] for c in clips],
+        labels=[c[1] for c in clips],
+        sources=[c[2] for c in clips],
+        clip_of_window=np.repeat(np.arange(len(clips), dtype=np.int32), per_clip),
+        patches=patches,
+        outputs=TeacherOutputs(
+            yamnet,
+            rng.standard_normal((n, 1024)).astype(np.float32),
+            np.zeros((n, 527), np.float32),
+            rng.standard_normal((n, 512)).astype(np.float32),
+        ),
+        teacher_ids=("yamnet-tflite@test", "mn04@test"),
+    ).save(path)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> tuple[Path, Path]:
+    models = tmp_path / "models"
+    models.mkdir()
+    _class_csv(models / YAMNET_CLASSES, 521)
+    _class_csv(models / MN04_CLASSES, 527)
+    cache = tmp_path / "cache.npz"
+    _tiny_cache(cache, np.random.default_rng(3))
+    return cache, models
+
+
+def test_cache_round_trips(tiny: tuple[Path, Path]) -> None:
+    cache = TeacherCache.load(tiny[0])
+    assert cache.sources == ["src/one", "src/one", "src/two", "src/two"]
+    assert cache.patches.shape == (24, 96, 64)
+    assert cache.outputs.mn04_embedding.shape == (24, 512)
+
+
+def test_excluded_sources_leave_no_window_behind(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    cache, models = tiny
+    config = distill.DistillConfig((cache,), models, tmp_path, exclude_sources=("src/two",))
+    data = distill.load_data(config)
+    assert data.sources == ["src/one"]
+    assert len(data.patches) == 12
+    assert data.soft[:6, GUNSHOT].min() == pytest.approx(0.45, abs=1e-3)  # mean of 0.9 and mn04's 0
+    with pytest.raises(ValueError, match="not in the cache"):
+        distill.load_data(
+            distill.DistillConfig((cache,), models, tmp_path, exclude_sources=("src/three",))
+        )
+
+
+def test_augmentation_keeps_shapes_and_mixes_only_where_asked() -> None:
+    rng = np.random.default_rng(1)
+    x = torch.full((4, 96, 64), float(np.log(0.001)))
+    x[:, 40:50, :] = 0.0
+    background = torch.full((4, 96, 64), -1.0)
+    mix = torch.tensor([True, False, True, False])
+    out = distill.augment(x.clone(), background, mix, rng)
+    assert out.shape == x.shape
+    assert torch.isfinite(out).all()
+    assert float(out.min()) >= float(np.log(0.001)) - 1e-4
+
+
+def test_smoke_distillation_gives_a_loadable_model_and_build_record(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cache, models = tiny
+    out = tmp_path / "build"
+    config = distill.DistillConfig(
+        (cache,), models, out, exclude_sources=("src/two",), steps=4, epochs=2, batch_size=8
+    )
+    model_path = distill.distill(config, log=False)
+    build = read_build(out)  # what ouie eval --split source --builds reads
+    assert build.info.excluded_sources == ["src/two"]
+    assert build.info.trained_sources == ["src/one"]
+    classifier = load(out)
+    assert build.info.model_id == classifier.model_id
+    recipe = json.loads((out / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["steps"] == 4 and recipe["channel_norm"] is True
+    scores = classifier.scores(np.zeros((2, WINDOW), np.float32))
+    assert scores.shape == (2, len(EVENT_LABELS))
+    assert model_path.is_file() and not (out / "checkpoint.pt").exists()
