@@ -1,5 +1,9 @@
-"""Shared fixtures. Tests that need ../shared skip with a reason on a fresh clone, and fail
-instead when OUIE_REQUIRE_SHARED=1 (as in CI), so a missing data folder cannot pass silently."""
+"""Shared fixtures, and the plugin that lets tests say what they need (tests/_services.py).
+
+Tests that need ../shared skip with a reason on a fresh clone and fail instead when
+OUIE_REQUIRE_SHARED=1; tests that need a service (PostgreSQL, Mosquitto, Chromium, espeak-ng,
+fanotify, ...) do the same under OUIE_REQUIRE_SERVICES=1. CI (.ci/run) sets both, so a
+missing data folder or service cannot pass silently."""
 
 from __future__ import annotations
 
@@ -8,34 +12,32 @@ from pathlib import Path
 
 import pytest
 
+from tests._services import (  # noqa: F401  (pytest hooks: the needs(...) marker)
+    need,
+    pytest_configure,
+    pytest_runtest_setup,
+    require_shared,
+)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("OUIE_SHARED_DIR", REPO_ROOT.parent / "shared"))
 
 
-def _need(path: Path, what: str) -> Path:
-    if path.exists():
-        return path
-    message = f"{what} not found at {path} (set OUIE_SHARED_DIR or clone beside ../shared)"
-    if os.environ.get("OUIE_REQUIRE_SHARED") == "1":
-        pytest.fail(message + "; OUIE_REQUIRE_SHARED=1 makes this a failure")
-    pytest.skip(message)
-
-
 @pytest.fixture(scope="session")
 def shared_models_dir() -> Path:
-    return _need(SHARED_DIR / "models", "shared models folder")
+    return require_shared(SHARED_DIR / "models", "shared models folder")
 
 
 @pytest.fixture(scope="session")
 def dev_data_dir() -> Path:
-    return _need(SHARED_DIR / "data" / "dev" / "labels.csv", "dev dataset").parent
+    return require_shared(SHARED_DIR / "data" / "dev" / "labels.csv", "dev dataset").parent
 
 
 @pytest.fixture(scope="session")
 def mn04_model_dir(shared_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model folder holding ``mn04_as.onnx`` (+ sidecar) exported once per session, and the
     AudioSet class list: what ``ouie models import`` leaves behind. Needs torch (train extra)."""
-    pytest.importorskip("torch", reason="exporting mn04 to ONNX needs the train extra (torch)")
+    need("torch")  # exporting mn04 to ONNX needs the train extra
     import shutil
 
     from ouie.train.mn04_export import export_onnx

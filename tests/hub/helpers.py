@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,21 +18,10 @@ from ouie.core.messages import EventMessage, LevelStats, StatusMessage
 from ouie.core.timebase import utc_now
 from ouie.hub import sensors
 from ouie.hub.service import Hub
+from tests._services import PG_URL as PG_BASE
 
-PG_BASE = os.environ.get("OUIE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 ORIGIN = (48.8566, 2.3522, 40.0)  # Paris, ellipsoidal height of the street
 SITE = "testsite"
-
-
-def pg_available() -> bool:
-    try:
-        engine = create_engine(PG_BASE)
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        engine.dispose()
-        return True
-    except Exception:
-        return False
 
 
 @contextmanager

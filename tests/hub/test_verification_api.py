@@ -23,8 +23,7 @@ from ouie.verify.demo import DemoVerification, start_demo_verification
 from ouie.verify.drone import NoFlyZone
 from tests.web.hubenv import ROLES, HubEnv, client_hub
 
-pytest.importorskip("pymavlink")
-pytest.importorskip("onvif")
+pytestmark = pytest.mark.needs("pymavlink", "onvif")
 
 PLACE = (45.44005, 4.38705)  # in the square
 

@@ -9,18 +9,13 @@ broker configured for durability does.
 from __future__ import annotations
 
 import getpass
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
-MOSQUITTO = shutil.which("mosquitto") or (
-    "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
-)
+from tests._services import MOSQUITTO, need
 
 
 def free_port() -> int:
@@ -37,8 +32,7 @@ def port_open(port: int) -> bool:
 
 class Mosquitto:
     def __init__(self, folder: Path, port: int | None = None) -> None:
-        if MOSQUITTO is None:
-            pytest.skip("the mosquitto binary is not installed")
+        need("mosquitto")  # skips the test without the binary (fails it in CI)
         self.folder = folder
         self.port = port or free_port()
         data = folder / "data"

@@ -1,5 +1,6 @@
-"""End to end with the real Mosquitto (127.0.0.1:1883) and PostgreSQL (127.0.0.1:5432):
-nodes' EventMessages over MQTT → hub (uvicorn) → a located incident via the API and SSE."""
+"""End to end with a real Mosquitto (a private broker on its own loopback port, see
+tests/integration/mosquitto.py) and PostgreSQL (127.0.0.1:5432): nodes' EventMessages over
+MQTT → hub (uvicorn) → a located incident via the API and SSE."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import asyncio
 import json
 import socket
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import aiomqtt
 import httpx
@@ -27,20 +30,14 @@ from tests.hub.helpers import (
     SITE,
     enu_of,
     events_for_source,
-    pg_available,
     pg_schema_url,
     register_sensors,
     sensor_grid,
     status_for,
 )
+from tests.integration.mosquitto import Mosquitto
 
 pytestmark = pytest.mark.integration
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def _free_port() -> int:
@@ -49,25 +46,29 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-needs_services = pytest.mark.skipif(
-    not (_port_open(1883) and pg_available()),
-    reason="needs Mosquitto on :1883 and PostgreSQL on :5432",
-)
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path / "broker")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
-@needs_services
-def test_mqtt_events_become_located_incident_in_postgresql() -> None:
-    asyncio.run(_scenario())
+@pytest.mark.needs("mosquitto", "postgresql")
+def test_mqtt_events_become_located_incident_in_postgresql(broker: Mosquitto) -> None:
+    asyncio.run(_scenario(broker.port))
 
 
-async def _scenario() -> None:
+async def _scenario(broker_port: int) -> None:
     tag = uuid.uuid4().hex[:8]
     with pg_schema_url() as url:
         settings = HubSettings(
             database=DatabaseSettings(url=url, batch_wait_ms=10.0),
             mqtt=MqttIngestSettings(
                 enabled=True,
-                url="mqtt://127.0.0.1:1883",
+                url=f"mqtt://127.0.0.1:{broker_port}",
                 client_id=f"ouie-hub-test-{tag}",
                 share_group=f"ouie-test-{tag}",
                 session_expiry_s=30,
@@ -115,7 +116,9 @@ async def _scenario() -> None:
                 events = events_for_source(
                     layout, -15.0, 22.0, utc_now() - timedelta(seconds=1), jitter_s=0.0005
                 )
-                async with aiomqtt.Client("127.0.0.1", 1883, identifier=f"node-sim-{tag}") as node:
+                async with aiomqtt.Client(
+                    "127.0.0.1", broker_port, identifier=f"node-sim-{tag}"
+                ) as node:
                     for message in events:
                         await node.publish(
                             topic_for(SITE, message.sensor_id, "events"), encode(message), qos=1

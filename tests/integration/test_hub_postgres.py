@@ -20,7 +20,6 @@ from tests.hub.helpers import (
     SITE,
     enu_of,
     events_for_source,
-    pg_available,
     pg_schema_url,
     register_sensors,
     sensor_grid,
@@ -29,7 +28,7 @@ from tests.hub.helpers import (
 
 pytestmark = [
     pytest.mark.integration,
-    pytest.mark.skipif(not pg_available(), reason="needs PostgreSQL on 127.0.0.1:5432"),
+    pytest.mark.needs("postgresql"),
 ]
 
 

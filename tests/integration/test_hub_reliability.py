@@ -31,20 +31,17 @@ from ouie.hub.db import Detection
 from ouie.hub.service import Hub
 from tests.hub.helpers import (
     SITE,
-    pg_available,
     pg_schema_url,
     register_sensors,
     sensor_grid,
     settings_for,
 )
-from tests.integration.mosquitto import MOSQUITTO, Mosquitto, free_port
+from tests.integration.mosquitto import Mosquitto, free_port
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.slow,
-    pytest.mark.skipif(
-        MOSQUITTO is None or not pg_available(), reason="needs mosquitto and PostgreSQL"
-    ),
+    pytest.mark.needs("mosquitto", "postgresql"),
 ]
 
 N_EVENTS = 400

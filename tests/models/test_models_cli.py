@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from ouie.cli import app
 from ouie.models import cli as models_cli
 from ouie.models.store import KNOWN_FILES, resolve, sidecar_digest
 from ouie.node.classifiers.yamnet import DESCRIPTION as YAMNET_DESCRIPTION
+from tests._services import need
 
 runner = CliRunner()
 YAMNET_FILES = ("yamnet_spectra_in.tflite", "yamnet_class_map.csv")
@@ -160,8 +160,7 @@ def test_verify_fails_on_an_export_that_no_longer_matches_its_sidecar(model_dir:
 @pytest.mark.shared
 @pytest.mark.slow
 def test_import_exports_mn04_with_torch(model_dir: Path, shared_models_dir: Path) -> None:
-    if importlib.util.find_spec("torch") is None:
-        pytest.skip("the mn04 ONNX export needs the train extra (torch)")
+    need("torch")  # the mn04 ONNX export needs the train extra
     result = ouie("models", "import", "--from", str(shared_models_dir))
     assert result.exit_code == 0, result.output
     assert "exported" in result.output

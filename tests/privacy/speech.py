@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
+
+from tests._services import need
 
 SENTENCES = {
     "en": "Good evening, I am waiting for my friend near the square, she should be here soon.",
@@ -22,15 +21,10 @@ SENTENCES = {
 VOICES = ["", "+f3", "+m5"]
 
 
-def espeak_available() -> bool:
-    if shutil.which("espeak-ng"):
-        return True
-    if os.environ.get("OUIE_REQUIRE_SHARED") == "1":
-        pytest.fail("espeak-ng is missing: .ci/run installs it (apt-get install espeak-ng)")
-    pytest.skip("espeak-ng is not installed (apt-get install espeak-ng)")
-
-
 def speak(text: str, voice: str, out: Path) -> tuple[np.ndarray, int]:
+    """Tests that speak say so with ``@pytest.mark.needs("espeak-ng")``; this check is the
+    safety net for one that forgets (skip, or failure under OUIE_REQUIRE_SERVICES=1)."""
+    need("espeak-ng")
     subprocess.run(["espeak-ng", "-v", voice, "-w", str(out), text], check=True)
     audio, rate = sf.read(str(out), dtype="float32")
     out.unlink()  # the test's own synthetic speech; nothing is kept

@@ -34,7 +34,6 @@ from ouie.privacy.leakage import (
     street_noise,
 )
 from tests.node.fakes import LoudnessClassifier
-from tests.privacy.speech import espeak_available
 
 REQUIRED_KEYS = {
     "events_on_speech",
@@ -44,14 +43,6 @@ REQUIRED_KEYS = {
     "largest_message_bytes",
     "audio_files_written",
 }
-
-
-def _fanotify_available() -> bool:
-    try:
-        with FileWatch([Path("/tmp")], method="fanotify"):
-            return True
-    except OSError:
-        return False
 
 
 # --------------------------------------------------------------------------- the file watch
@@ -95,7 +86,7 @@ def test_files_from_before_the_run_do_not_count(tmp_path: Path) -> None:
     assert watch.result is not None and watch.result.count == 0
 
 
-@pytest.mark.skipif(not _fanotify_available(), reason="fanotify needs CAP_SYS_ADMIN")
+@pytest.mark.needs("fanotify")
 def test_fanotify_tells_our_writes_from_other_programs(tmp_path: Path) -> None:
     child = "import numpy, soundfile; soundfile.write({!r}, numpy.zeros(10), 8000)"
     with FileWatch([tmp_path], method="fanotify") as watch:
@@ -159,8 +150,8 @@ def _speech_dataset(folder: Path, gain: float = 1.0) -> Path:
     return folder
 
 
+@pytest.mark.needs("espeak-ng")
 def test_recordings_from_espeak_and_a_dataset(tmp_path: Path) -> None:
-    espeak_available()
     data = _speech_dataset(tmp_path / "data")
     recordings = list(build_recordings(data, True, None, languages=["en"]))
     sets = [r.set for r in recordings]
@@ -177,11 +168,11 @@ def _espeak(languages: list[str]) -> Iterator[Recording]:
     return build_recordings(None, True, None, languages=languages)
 
 
+@pytest.mark.needs("espeak-ng")
 def test_node_run_on_speech_writes_no_audio(tmp_path: Path) -> None:
     """The real node over loud speech, with a classifier that fires on every loud window as
     a gunshot (impulsive, very sure: allowed over speech by design). Events flow, so the
     whole publishing path runs; nothing else may come out."""
-    espeak_available()
     classifier = LoudnessClassifier(EventLabel.GUNSHOT)
     report = run_privacy_eval(
         classifier, lambda: _espeak(["en", "de"]), backend="fake", watch_roots=[tmp_path]
@@ -195,8 +186,8 @@ def test_node_run_on_speech_writes_no_audio(tmp_path: Path) -> None:
     assert set(report.model_dump()) >= REQUIRED_KEYS
 
 
+@pytest.mark.needs("espeak-ng")
 def test_a_classifier_that_never_fires_emits_only_heartbeats(tmp_path: Path) -> None:
-    espeak_available()
     classifier = LoudnessClassifier(EventLabel.SCREAM)
     quiet = [r for r in _espeak(["it"]) if r.name.endswith(":plain")]
     for rec in quiet:  # scale below the fake's −20 dBFS trigger
@@ -212,8 +203,8 @@ def test_a_classifier_that_never_fires_emits_only_heartbeats(tmp_path: Path) -> 
     assert report.passed
 
 
+@pytest.mark.needs("espeak-ng")
 def test_non_impulsive_events_over_loud_speech_are_all_suppressed(tmp_path: Path) -> None:
-    espeak_available()
     classifier = LoudnessClassifier(EventLabel.SCREAM)
     report = run_privacy_eval(
         classifier, lambda: _espeak(["en", "fr"]), backend="fake", watch_roots=[tmp_path]
@@ -222,10 +213,10 @@ def test_non_impulsive_events_over_loud_speech_are_all_suppressed(tmp_path: Path
     assert report.events_on_speech == 0, report.sets
 
 
+@pytest.mark.needs("espeak-ng")
 def test_eval_privacy_cli_writes_the_figures(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    espeak_available()
     data = _speech_dataset(tmp_path / "data", gain=0.05)  # below the fake's trigger level
     watched = tmp_path / "watched"
     watched.mkdir()

@@ -27,7 +27,6 @@ from ouie.transport.base import encode
 from tests.hub.helpers import (
     SITE,
     events_for_source,
-    pg_available,
     pg_schema_url,
     register_sensors,
     sensor_grid,
@@ -46,15 +45,15 @@ def _hub(url: str) -> Hub:
     return hub
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.needs("postgresql"))]
+)
 def hub(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Hub]:
     if request.param == "sqlite":
         instance = _hub(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
         yield instance
         instance.close()
         return
-    if not pg_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432")
     with pg_schema_url() as url:
         instance = _hub(url)
         yield instance

@@ -12,13 +12,13 @@ from ouie.node.audio_io import to_rate
 from ouie.node.classifiers.base import Classifier
 from ouie.node.pipeline import GUARD_AFTER_S, DetectedEvent, DetectionPipeline, detect_offline
 from ouie.privacy.speech_guard import VAD_RATE, SpeechGuard
-from tests.privacy.speech import SENTENCES, VOICES, espeak_available, speak
+from tests.privacy.speech import SENTENCES, VOICES, speak
 
 
 @pytest.mark.parametrize("language", sorted(SENTENCES))
 @pytest.mark.parametrize("variant", VOICES)
+@pytest.mark.needs("espeak-ng")
 def test_speech_is_detected_and_suppressed(language: str, variant: str, tmp_path: Path) -> None:
-    espeak_available()
     audio, rate = speak(SENTENCES[language], language + variant, tmp_path / "s.wav")
     audio16 = to_rate(audio, rate, VAD_RATE)
     guard = SpeechGuard(PrivacySettings())
@@ -87,11 +87,11 @@ def _events(
 
 
 @pytest.mark.parametrize("language", ["en", "fr", "ar"])
+@pytest.mark.needs("espeak-ng")
 def test_a_few_words_in_the_span_raise_every_class_to_the_strict_score(
     language: str, tmp_path: Path
 ) -> None:
     """0.4 s of words, then 2 s of silence: not speech-dominated, but someone is talking."""
-    espeak_available()
     audio, rate = speak(SENTENCES[language], language, tmp_path / "s.wav")
     speech = to_rate(audio, rate, VAD_RATE)
     first_word = int(np.argmax(np.abs(speech) > 0.01))
@@ -119,7 +119,6 @@ def test_a_weak_click_with_nobody_talking_is_reported() -> None:
 
 def _click_then_speech(tmp_path: Path) -> np.ndarray:
     """Quiet, a click, 0.6 s of quiet, then a sentence from its first instant."""
-    espeak_available()
     audio, rate = speak(SENTENCES["es"], "es", tmp_path / "s.wav")
     speech = to_rate(audio, rate, VAD_RATE)
     speech = speech[int(np.argmax(np.abs(speech) > 0.01)) :]
@@ -132,6 +131,7 @@ def _click_then_speech(tmp_path: Path) -> np.ndarray:
     return np.concatenate([quiet, click, gap, speech])
 
 
+@pytest.mark.needs("espeak-ng")
 def test_weak_candidate_waits_to_hear_the_word_its_window_ends_on(tmp_path: Path) -> None:
     """The confirming window ends as a word begins: too little of it for silero. A weak
     candidate is heard to WEAK_GUARD_AFTER_S after its onset, so hears the word, and is

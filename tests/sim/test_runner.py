@@ -39,7 +39,8 @@ def test_real_nodes_report_the_shot_through_the_bus(batch: bool) -> None:
     assert card["detected"] == 1 and card["missed"] == 0 and card["false_alarms"] == 0
     assert card["events_published"] >= 2  # more than one sensor heard it
     assert card["events_not_visible"] == 0
-    assert 0.0 < card["latency_s"]["p50"] < 1.0
+    # Measured, not timed: wall-clock limits belong to `ouie sim run` and docs/twin.md.
+    assert card["latency_s"]["n"] >= 1 and card["latency_s"]["p50"] > 0.0
     assert card["localisation_error_m"]["median"] < 60.0
     assert card["node_cpu"]["batched"] is batch
     if batch:

@@ -17,6 +17,7 @@ from ouie.verify.geometry import (
     sun_elevation_deg,
     wrap180,
 )
+from tests._services import require_module
 
 ORIGIN = (45.4397, 4.3872)
 
@@ -24,7 +25,7 @@ ORIGIN = (45.4397, 4.3872)
 @pytest.mark.parametrize("azimuth", [0.0, 37.0, 90.0, 181.0, 270.0, 333.0])
 @pytest.mark.parametrize("distance", [10.0, 300.0, 2500.0])
 def test_bearing_and_distance_match_the_geodesic(azimuth: float, distance: float) -> None:
-    pyproj = pytest.importorskip("pyproj")
+    pyproj = require_module("pyproj", "the geodesic reference needs pyproj (hub extra)")
     geod = pyproj.Geod(ellps="WGS84")
     lon, lat, _ = geod.fwd(ORIGIN[1], ORIGIN[0], azimuth, distance)
     bearing, dist = bearing_distance(ORIGIN[0], ORIGIN[1], lat, lon)

@@ -33,6 +33,7 @@ from ouie.verify.webhook import (
     sign,
     verify_signature,
 )
+from tests._services import require_module
 from tests.verify.conftest import ORIGIN, incident_at
 
 CAP_XSD = Path(__file__).with_name("CAP-v1.2.xsd")
@@ -182,7 +183,7 @@ def test_filters() -> None:
 
 @pytest.fixture(scope="module")
 def cap_schema():  # type: ignore[no-untyped-def]
-    etree = pytest.importorskip("lxml.etree")
+    etree = require_module("lxml.etree", "CAP schema validation needs lxml (test extra)")
     return etree.XMLSchema(etree.parse(str(CAP_XSD)))
 
 

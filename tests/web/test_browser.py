@@ -22,18 +22,10 @@ from sqlalchemy import select, update
 from ouie.core.labels import EventLabel
 from ouie.core.timebase import utc_now
 from ouie.hub.db import AuditEntry, Incident, Sensor, User, UserSession
+from tests._services import CHROMIUM
 from tests.web.hubenv import HubEnv, log_in, running_hub
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's Chromium is not installed (apt-get install chromium)", allow_module_level=True
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
-)
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs("chromium", "playwright")]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "web"
@@ -71,6 +63,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubEnv]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         yield instance

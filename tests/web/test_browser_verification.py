@@ -21,22 +21,11 @@ from sqlalchemy import select
 
 from ouie.core.labels import EventLabel
 from ouie.hub.db import AuditEntry, Incident
+from ouie.verify.demo import DemoVerification, start_demo_verification
+from tests._services import CHROMIUM
 from tests.web.hubenv import HubEnv, log_in, running_hub
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "Debian's Chromium is not installed (apt-get install chromium)", allow_module_level=True
-    )
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="Playwright for Python is not installed (pip install playwright)"
-)
-pytest.importorskip("pymavlink")
-pytest.importorskip("onvif")
-
-from ouie.verify.demo import DemoVerification, start_demo_verification  # noqa: E402
-
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.needs("chromium", "playwright", "pymavlink", "onvif")]
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "web"
@@ -63,6 +52,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[HubEnv, Demo
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    from playwright import sync_api
+
     with sync_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
         yield instance

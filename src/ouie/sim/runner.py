@@ -345,9 +345,13 @@ def prepare(
 async def run_request(request: RunRequest) -> dict[str, Any]:
     """Render, start a hub, play, stop: the scorecard of one scenario."""
     from ouie.sim.hubclient import LocalHub
+    from ouie.sim.scenario import load_scenario
 
+    # The scenario first: a misspelt name is reported as such, before the backend's model
+    # files are looked for (which may be missing on a fresh clone).
+    spec = load_scenario(request.scenario)
     classifier = await asyncio.to_thread(create_sim_classifier, request.settings, request.model_dir)
-    built = await asyncio.to_thread(prepare, request, classifier)
+    built = await asyncio.to_thread(prepare, request, classifier, spec)
     hub = LocalHub(
         database_url=request.database_url,
         broker=request.settings.broker,

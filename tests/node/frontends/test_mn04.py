@@ -20,6 +20,7 @@ from ouie.node.frontends.mn04 import (
     mel_banks,
     n_frames,
 )
+from tests._services import need
 
 
 def _torch_kaldi_mel_banks(torch: Any) -> Any:
@@ -48,7 +49,9 @@ def _torch_kaldi_mel_banks(torch: Any) -> Any:
 
 
 def _torch_reference(audio: np.ndarray) -> np.ndarray:
-    torch = pytest.importorskip("torch", reason="the reference front-end needs torch")
+    need("torch")  # the reference front-end
+    import torch
+
     x = torch.from_numpy(audio.astype(np.float32))[None]
     coefficient = torch.as_tensor([[[-0.97, 1.0]]])
     x = torch.nn.functional.conv1d(x.unsqueeze(1), coefficient).squeeze(1)
@@ -92,7 +95,9 @@ def test_log_mel_matches_torch_stft_reference(name: str) -> None:
 
 
 def test_mel_banks_match_kaldi_transcription() -> None:
-    torch = pytest.importorskip("torch", reason="the reference mel banks need torch")
+    need("torch")  # the reference mel banks
+    import torch
+
     reference = _torch_kaldi_mel_banks(torch).numpy()
     # torchaudio builds the banks in float32, ours in float64: a few weights differ by ~1e-5.
     np.testing.assert_allclose(mel_banks(), reference, atol=3e-5)
