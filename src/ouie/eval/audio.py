@@ -44,8 +44,20 @@ class ClipCache:
             self._items.move_to_end(path)
             return cached
         audio, native = read_audio(path)
-        resampled = to_rate(audio, native, self.rate)
+        return self.put(path, audio, native)
+
+    def put(self, path: Path, audio: FloatArray, rate: int) -> FloatArray:
+        """Cache audio already decoded elsewhere (mono, at ``rate``), so it is not read twice."""
+        if rate != self.rate:
+            resampled = to_rate(audio, rate, self.rate)
+        elif audio.dtype == np.float32 and not audio.flags.writeable:
+            resampled = audio  # already frozen (e.g. from another cache): share it
+        else:
+            resampled = np.array(audio, dtype=np.float32)  # the caller keeps its own array
         resampled.setflags(write=False)
+        previous = self._items.pop(path, None)
+        if previous is not None:
+            self._bytes -= previous.nbytes
         self._items[path] = resampled
         self._bytes += resampled.nbytes
         while self._bytes > self.max_bytes and len(self._items) > 1:

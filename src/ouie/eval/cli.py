@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from ouie.eval.result import EvalResult
+    from ouie.eval.source_result import SourceSplitResult
 
 eval_app = typer.Typer(
     name="eval",
@@ -37,6 +38,11 @@ class Device(StrEnum):
     CUDA = "cuda"
 
 
+class Split(StrEnum):
+    FOLD = "fold"
+    SOURCE = "source"
+
+
 class _RichProgress:
     """The runner's progress sink on a rich progress bar (one task per pass)."""
 
@@ -54,6 +60,19 @@ class _RichProgress:
             self.progress.advance(self.task, steps)
 
 
+def _progress(console: Console) -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
 def _fail(console: Console, message: str) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
@@ -63,7 +82,23 @@ def _fail(console: Console, message: str) -> typer.Exit:
 def evaluate(
     ctx: typer.Context,
     data: Annotated[
-        Path | None, typer.Option(help="dataset directory holding labels.csv", show_default=False)
+        list[Path] | None,
+        typer.Option(
+            help="dataset directory holding labels.csv (repeatable with --split source)",
+            show_default=False,
+        ),
+    ] = None,
+    split: Annotated[
+        Split,
+        typer.Option(help="fold: hash folds (--fold K); source: leave one source_repo out"),
+    ] = Split.FOLD,
+    builds: Annotated[
+        Path | None,
+        typer.Option(
+            help="--split source, trained backends: folder of builds, each with a build.json "
+            "naming the sources it was trained without",
+            show_default=False,
+        ),
     ] = None,
     backend: Annotated[str, typer.Option(help="classifier backend")] = "compact",
     mode: Annotated[Mode, typer.Option(help="isolated clips, synthetic mixtures, or both")] = (
@@ -95,17 +130,27 @@ def evaluate(
     if ctx.invoked_subcommand is not None:
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from ouie.eval.runner import EvalError, EvalOptions, run_eval
 
     err = Console(stderr=True)
-    if data is None:
+    if not data:
         raise _fail(err, "--data DIR is required (a folder with labels.csv)")
     if json_out is None and report is None:
         raise _fail(err, "give --json OUT (and/or --report OUT.html) for the results")
+    if split is Split.SOURCE:
+        if fold is not None:
+            raise _fail(err, "--fold and --split source exclude each other (a source is the fold)")
+        if plots is not None:
+            raise _fail(err, "--plots is not available with --split source")
+        _source_split(data, backend, builds, mode, device, seed, config, threads, json_out, report)
+        return
+    if len(data) > 1:
+        raise _fail(err, "several --data dirs need --split source (--split fold reads one)")
+    if builds is not None:
+        raise _fail(err, "--builds needs --split source")
     options = EvalOptions(
-        data_dir=data,
+        data_dir=data[0],
         backend=backend,
         mode=mode.value,
         fold=fold,
@@ -115,14 +160,8 @@ def evaluate(
         threads=threads,
         latency_mixtures=latency_mixtures,
     )
-    columns = (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
     try:
-        with Progress(*columns, console=err, transient=True) as progress:
+        with _progress(err) as progress:
             run = run_eval(options, progress=_RichProgress(progress))
     except EvalError as exc:
         raise _fail(err, str(exc)) from exc
@@ -134,6 +173,73 @@ def evaluate(
 
         write_report([result], report, traces=run.traces, plots_dir=plots)
     _summary(result, err)
+
+
+def _source_split(
+    data: list[Path],
+    backend: str,
+    builds: Path | None,
+    mode: Mode,
+    device: Device,
+    seed: int,
+    config: Path | None,
+    threads: int,
+    json_out: Path | None,
+    report: Path | None,
+) -> None:
+    """``ouie eval --split source``: leave one source_repo out (docs/eval.md)."""
+    from rich.console import Console
+
+    from ouie.eval.runner import EvalError
+    from ouie.eval.source_split import SourceSplitOptions, run_source_split
+
+    err = Console(stderr=True)
+    options = SourceSplitOptions(
+        data_dirs=tuple(data),
+        backend=backend,
+        builds=builds,
+        mode=mode.value,
+        device=device.value,
+        seed=seed,
+        config=config,
+        threads=threads,
+    )
+    try:
+        with _progress(err) as progress:
+            result = run_source_split(options, progress=_RichProgress(progress))
+    except EvalError as exc:
+        raise _fail(err, str(exc)) from exc
+    if json_out is not None:
+        _write(json_out, result.model_dump_json(indent=2) + "\n", err)
+    if report is not None:
+        from ouie.eval.source_report import render_source_report
+
+        _write(report, render_source_report(result), err)
+    _source_summary(result, err)
+
+
+def _source_summary(result: SourceSplitResult, console: Console) -> None:
+    from rich.table import Table
+
+    from ouie.eval.source_report import HEADERS, pooled_thresholds_text, summary_rows
+
+    table = Table(
+        *HEADERS,
+        title=f"{result.backend}, leave one source out: recall at false-clip rate 1/2/5 % "
+        "with a threshold per class (* at the pooled thresholds), at 2 % with one threshold "
+        "for all, deployed thresholds, mixture event F1",
+        title_justify="left",
+    )
+    for row in summary_rows(result):
+        table.add_row(*row)
+    console.print(table)
+    console.print(
+        f"pooled per-class thresholds at 2 %: {pooled_thresholds_text(result.overall.clip_recall)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if result.skipped_files:
+        console.print(f"{len(result.skipped_files)} file(s) skipped (see the JSON)")
 
 
 def _write(path: Path, text: str, err: Console) -> None:
@@ -197,11 +303,27 @@ def compare(
 
 @eval_app.command()
 def tune(
-    data: Annotated[Path, typer.Option(help="dataset directory holding labels.csv")],
+    data: Annotated[
+        list[Path],
+        typer.Option(
+            help="dataset directory holding labels.csv (repeatable with --split source)",
+            show_default=False,
+        ),
+    ],
     backend: Annotated[str, typer.Option(help="classifier backend")] = "compact",
+    split: Annotated[
+        Split,
+        typer.Option(
+            help="fold: F1 on hash folds; source: a false-alarm rate, each clip scored by a "
+            "classifier not trained on its source"
+        ),
+    ] = Split.FOLD,
     held_out_fold: Annotated[
-        int, typer.Option(min=0, max=4, help="fold never read (keep it for `ouie eval --fold`)")
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=0, max=4, help="fold never read (keep it for `ouie eval --fold`); default 0"
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="write the thresholds JSON here (default: print it)")
     ] = None,
@@ -223,8 +345,135 @@ def tune(
             "not trained on; its scores on their speech also raise the privacy floor"
         ),
     ] = None,
+    builds: Annotated[
+        Path | None,
+        typer.Option(
+            help="--split source, trained backends: folder of builds, each with a build.json "
+            "naming the sources it was trained without",
+            show_default=False,
+        ),
+    ] = None,
+    max_false_per_day: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="--split source: false alarms per day each label may raise on the "
+            "non-target audio (background and speech)",
+            show_default=False,
+        ),
+    ] = None,
+    targets: Annotated[
+        bool,
+        typer.Option(help="--split source: also measure target-clip recall at the thresholds"),
+    ] = True,
+    json_out: Annotated[
+        Path | None,
+        typer.Option("--json", help="--split source: write the result JSON here"),
+    ] = None,
+    write_thresholds: Annotated[
+        Path | None,
+        typer.Option(
+            help="--split source: write the tuned-thresholds file (ouie.node.tuned format) here"
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="--split source: node YAML for the event and privacy settings"),
+    ] = None,
+    threads: Annotated[int, typer.Option(min=1, help="inference threads")] = 1,
 ) -> None:
-    """Choose per-label thresholds on the other folds; ship them as the backend's defaults."""
+    """Choose per-label thresholds: by F1 on the other folds (ship them as the backend's
+    defaults), or with --split source from a false-alarm rate per day."""
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    if split is Split.SOURCE:
+        fold_only = {
+            "--held-out-fold": held_out_fold,
+            "--folds": folds,
+            "--model-dir": model_dir,
+            "--speech-floor-model": speech_floor_model,
+            "--out": out,
+        }
+        given = [name for name, value in fold_only.items() if value is not None]
+        if given:
+            raise _fail(err, f"{', '.join(given)}: not with --split source")
+        if max_false_per_day is None:
+            raise _fail(err, "--split source needs --max-false-per-day N")
+        _tune_source(
+            data, backend, builds, max_false_per_day, targets, json_out, write_thresholds,
+            config, threads, err,
+        )  # fmt: skip
+        return
+    source_only = {
+        "--builds": builds,
+        "--max-false-per-day": max_false_per_day,
+        "--json": json_out,
+        "--write-thresholds": write_thresholds,
+        "--config": config,
+    }
+    given = [name for name, value in source_only.items() if value is not None]
+    if given:
+        raise _fail(err, f"{', '.join(given)} need --split source")
+    if len(data) > 1:
+        raise _fail(err, "several --data dirs need --split source (--split fold reads one)")
+    _tune_folds(data[0], backend, held_out_fold or 0, out, folds, model_dir, speech_floor_model)
+
+
+def _tune_source(
+    data: list[Path],
+    backend: str,
+    builds: Path | None,
+    max_false_per_day: float,
+    targets: bool,
+    json_out: Path | None,
+    write_thresholds: Path | None,
+    config: Path | None,
+    threads: int,
+    err: Console,
+) -> None:
+    """``ouie eval tune --split source``: thresholds from a false-alarm rate (docs/eval.md)."""
+    from ouie.eval.alarm_tune import AlarmTuneOptions, run_alarm_tune
+    from ouie.eval.runner import EvalError
+
+    options = AlarmTuneOptions(
+        data_dirs=tuple(data),
+        backend=backend,
+        max_false_per_day=max_false_per_day,
+        builds=builds,
+        targets=targets,
+        config=config,
+        threads=threads,
+    )
+    try:
+        with _progress(err) as progress:
+            result = run_alarm_tune(options, progress=_RichProgress(progress))
+    except EvalError as exc:
+        raise _fail(err, str(exc)) from exc
+    if json_out is not None:
+        _write(json_out, result.model_dump_json(indent=2) + "\n", err)
+    if write_thresholds is not None:
+        _write(write_thresholds, result.tuned.model_dump_json(indent=2) + "\n", err)
+    from ouie.eval.alarm_report import alarm_table
+
+    err.print(alarm_table(result))
+    if result.skipped_files:
+        err.print(f"{len(result.skipped_files)} file(s) skipped (see the JSON)")
+    for path in (json_out, write_thresholds):
+        if path is not None:
+            err.print(f"wrote {path}", highlight=False)
+
+
+def _tune_folds(
+    data: Path,
+    backend: str,
+    held_out_fold: int,
+    out: Path | None,
+    folds: str | None,
+    model_dir: Path | None,
+    speech_floor_model: list[str] | None,
+) -> None:
+    """``ouie eval tune`` (``--split fold``): F1 on the tuning folds, then the speech floor."""
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table

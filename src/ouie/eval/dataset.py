@@ -2,7 +2,8 @@
 
 ``labels.csv`` (UTF-8, header row): required ``file`` (relative to the CSV's directory) and
 ``label``; optional ``onset_s``/``offset_s`` (empty: the event spans the whole clip). Other
-columns are ignored, except ``source_repo`` which, when present, is part of the fold key.
+columns are ignored, except ``source_repo`` which, when present, is part of the fold key and
+the unit of the source-disjoint split (``ouie eval --split source``).
 
 Folds group clips by *original recording*, not by file: the same freesound upload or
 ESC-50 source clip cut into several files always lands in one fold, so a model is never
@@ -40,6 +41,7 @@ class Clip:
     offset_s: float | None
     group: str  # original recording
     fold: int
+    source_repo: str = ""  # the recording source (labels.csv ``source_repo``), "" when absent
 
     @property
     def is_target(self) -> bool:
@@ -88,7 +90,8 @@ def load_dataset(directory: Path, *, check_files: bool = True) -> list[Clip]:
             path = directory / file
             if check_files and not path.is_file():
                 raise DatasetError(f"{csv_path} line {line}: {file} does not exist")
-            group = recording_group(file, (row.get("source_repo") or "").strip())
+            source_repo = (row.get("source_repo") or "").strip()
+            group = recording_group(file, source_repo)
             clips.append(
                 Clip(
                     path=path,
@@ -98,6 +101,7 @@ def load_dataset(directory: Path, *, check_files: bool = True) -> list[Clip]:
                     offset_s=_optional_float(row.get("offset_s"), "offset_s", line),
                     group=group,
                     fold=fold_of(group),
+                    source_repo=source_repo,
                 )
             )
     if not clips:

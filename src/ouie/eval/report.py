@@ -25,7 +25,7 @@ from ouie.eval.runner import NON_TARGET_ROW, SPEECH_ROW, MixtureTrace
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-_STYLE = """
+STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
@@ -304,7 +304,7 @@ def render_report(
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<title>ouie evaluation</title>",
-        f"<style>{_STYLE}</style></head><body>",
+        f"<style>{STYLE}</style></head><body>",
         "<h1>ouie evaluation</h1>",
         f'<p class="note">Metrics: sed_eval (event-based, onset collar {first.collar_s:g} s, '
         "offsets not scored; segment-based 1 s), sed_scores_eval (segment AP, PSDS "

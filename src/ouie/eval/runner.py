@@ -92,7 +92,7 @@ class ProgressSink(Protocol):
     def advance(self, steps: int = 1) -> None: ...
 
 
-class _NoProgress:
+class NoProgress:
     def start(self, name: str, total: int) -> None:
         return None
 
@@ -138,16 +138,21 @@ class EvalRun:
 # --- setup -----------------------------------------------------------------------------
 
 
-def _load_clips(options: EvalOptions) -> list[Clip]:
-    directory = options.data_dir
+def read_data_dir(directory: Path) -> list[Clip]:
+    """The clips of a ``--data`` directory; EvalError (one line) when it is unusable."""
     if not directory.exists():
         raise EvalError(f"--data {directory}: no such directory")
     if not directory.is_dir():
         raise EvalError(f"--data {directory}: not a directory")
     try:
-        clips = load_dataset(directory)
+        return load_dataset(directory)
     except DatasetError as exc:
         raise EvalError(str(exc)) from exc
+
+
+def _load_clips(options: EvalOptions) -> list[Clip]:
+    directory = options.data_dir
+    clips = read_data_dir(directory)
     if options.fold is None:
         return clips
     if not 0 <= options.fold < N_FOLDS:
@@ -158,11 +163,16 @@ def _load_clips(options: EvalOptions) -> list[Clip]:
     return selected
 
 
-def _settings(options: EvalOptions) -> NodeSettings:
+def node_settings(config: Path | None) -> NodeSettings:
+    """The node settings evaluated (``--config`` YAML and ``OUIE_NODE__*``); EvalError."""
     try:
-        return load_settings(NodeSettings, options.config)
+        return load_settings(NodeSettings, config)
     except ConfigError as exc:
         raise EvalError(str(exc)) from exc
+
+
+def _settings(options: EvalOptions) -> NodeSettings:
+    return node_settings(options.config)
 
 
 def make_classifier(options: EvalOptions, settings: NodeSettings) -> Classifier:
@@ -210,7 +220,7 @@ def device_in_use(model: Classifier, asked: str) -> str:
     return "cuda"
 
 
-def _versions() -> dict[str, str]:
+def package_versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in ("ouie", "numpy", "scipy", "sed_eval", "sed_scores_eval", "onnxruntime"):
         try:
@@ -495,7 +505,7 @@ def run_eval(
     progress: ProgressSink | None = None,
 ) -> EvalRun:
     """Evaluate ``classifier`` (or the ``options.backend`` one) on ``options.data_dir``."""
-    sink = progress or _NoProgress()
+    sink = progress or NoProgress()
     clips = _load_clips(options)
     acc = _Accumulator()
     durations: dict[str, float] = {}
@@ -637,6 +647,6 @@ def _assemble(
             device=device,
         ),
         thresholds={label.value: settings.events.threshold(label) for label in EVENT_LABELS},
-        versions=_versions(),
+        versions=package_versions(),
         skipped_files=acc.skipped,
     )
