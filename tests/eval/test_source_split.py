@@ -169,6 +169,10 @@ def test_overall_is_pooled_over_the_sources(result: SourceSplitResult) -> None:
     assert o.clip_recall is not None and o.clip_recall.basis == "own"
     assert [p.recall for p in o.clip_recall.points] == [1.0, 1.0, 1.0]
     assert [p.n_targets for p in o.clip_recall.points] == [7, 7, 7]
+    # the street view keeps background and speech, drops the dog barks and the rain
+    street = o.street_clip_recall
+    assert street is not None
+    assert [(p.n_targets, p.n_non_targets) for p in street.points] == [(7, 2)] * 3
     assert len(result.clips) == 12
     row = next(r for r in result.clips if r.file == "d/shot.wav")
     assert row.source == "o/d" and row.label == "gunshot" and row.events == ["gunshot"]
@@ -223,12 +227,20 @@ def test_json_round_trip_refuses_unknown_keys(result: SourceSplitResult) -> None
 
 def test_summary_rows_mark_pooled_thresholds(result: SourceSplitResult) -> None:
     rows = summary_rows(result)
-    assert [r[0] for r in rows] == ["o/a", "o/b", "o/c", "o/d", "pooled (4 sources)"]
+    assert [r[0] for r in rows] == [
+        "o/a",
+        "o/b",
+        "o/c",
+        "o/d",
+        "pooled (4 sources)",
+        "pooled, street non-targets",
+    ]
+    assert rows[-1][1] == "7/2" and all(len(r) == len(rows[0]) for r in rows)
     assert rows[0][3] == "1.000" and rows[1][3] == "1.000*"
     assert rows[0][6] == "1.000" and rows[1][6] == "1.000*"  # one threshold, 2 %
     assert rows[1][-1].endswith("(2 on data ambience)")
     page = render_source_report(result)
-    assert page.count("<tr>") == 6 and "o/d" in page
+    assert page.count("<tr>") == 7 and "o/d" in page
 
 
 # --- threshold-free recall on hand-made scores -------------------------------------------

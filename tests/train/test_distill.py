@@ -171,3 +171,29 @@ def test_smoke_distillation_gives_a_loadable_model_and_build_record(
     scores = classifier.scores(np.zeros((2, WINDOW), np.float32))
     assert scores.shape == (2, len(EVENT_LABELS))
     assert model_path.is_file() and not (out / "checkpoint.pt").exists()
+
+
+def test_augmented_copies_keep_label_and_source(tmp_path: Path) -> None:
+    import soundfile as sf
+
+    from ouie.eval.dataset import load_dataset
+    from ouie.train.augment_set import chain, write_augmented
+
+    data = tmp_path / "data"
+    (data / "x").mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    sf.write(str(data / "x" / "shot.flac"), rng.standard_normal(24000) * 0.1, 16000)
+    (data / "labels.csv").write_text(
+        "file,label,source_repo,licence\nx/shot.flac,gunshot,some/repo,CC0\n", encoding="utf-8"
+    )
+    out = write_augmented([data], tmp_path / "aug", copies=3, seed=1)
+    clips = load_dataset(out)
+    assert [c.label for c in clips] == ["gunshot"] * 3
+    assert {c.source_repo for c in clips} == {"some/repo"}  # leaving the source out leaves these
+    audio = rng.standard_normal(16000).astype(np.float32) * 0.1
+    names = {chain(audio, np.random.default_rng(seed))[1] for seed in range(40)}
+    assert any("clip" in name for name in names)  # near, saturated captures
+    assert any("lowpass" in name for name in names)  # far or 8 kHz captures
+    first = chain(audio, np.random.default_rng(7))[0]
+    np.testing.assert_array_equal(first, chain(audio, np.random.default_rng(7))[0])
+    assert np.abs(first).max() <= 1.0

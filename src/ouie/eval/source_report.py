@@ -118,6 +118,18 @@ def summary_rows(result: SourceSplitResult) -> list[tuple[str, ...]]:
             _mixture_cell(o.mixtures),
         )
     )
+    street = o.street_clip_recall
+    if street is not None:  # the same targets against street non-targets only
+        n_street = street.points[0].n_non_targets if street.points else 0
+        rows.append(
+            (
+                "pooled, street non-targets",
+                f"{o.n_targets}/{n_street}",
+                result.backend,
+                *_recall_cells(street),
+                *["–"] * (len(HEADERS) - 3 - len(_recall_cells(street))),
+            )
+        )
     return rows
 
 

@@ -123,6 +123,11 @@ class OverallBlock(_Strict):
     n_non_targets: int
     n_speech: int
     clip_recall: ClipRecall | None
+    street_clip_recall: ClipRecall | None = Field(
+        default=None,
+        description="clip_recall with only street non-targets (background, ambience, crowd, "
+        "traffic, speech): the negatives a street sensor hears all day",
+    )
     deployed: DeployedScores | None
     mixtures: SourceMixtures | None
 

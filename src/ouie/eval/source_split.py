@@ -38,6 +38,7 @@ from ouie.eval.dataset import Clip
 from ouie.eval.detection import OfflineDetector
 from ouie.eval.metrics import DEFAULT_COLLAR_S
 from ouie.eval.mixtures import (
+    AMBIENCE_LABELS,
     MIXTURE_RATE,
     MixtureSet,
     MixtureSpec,
@@ -402,6 +403,13 @@ def run_source_split(
     return _assemble(options, sources, evaluated, skipped, acc, devices)
 
 
+def is_street(outcome: ClipOutcome) -> bool:
+    """Targets, and the non-targets a street sensor hears all day: background, ambience,
+    crowd, traffic and speech (not the hard negatives: door knocks, 'other' clips, ESC-50)."""
+    clip = outcome.item.clip
+    return clip.is_target or clip.label in AMBIENCE_LABELS or is_speech(clip)
+
+
 def _assemble(
     options: SourceSplitOptions,
     sources: Sequence[SourceData],
@@ -470,6 +478,7 @@ def _assemble(
         n_non_targets=non_targets,
         n_speech=speech,
         clip_recall=overall_recall,
+        street_clip_recall=clip_recall_figures(pool_of([o for o in every if is_street(o)])),
         deployed=deployed_figures(every),
         mixtures=mixture_figures(pooled_mixtures, options.collar_s),
     )

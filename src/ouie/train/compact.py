@@ -180,6 +180,7 @@ class TrainConfig:
     teacher_models: Path | None = None  # default: OUIE_MODEL_DIR, then <data>/../../models
     distill_weight: float = 0.5
     max_clips_per_label: int | None = None  # smoke runs only
+    exclude_sources: tuple[str, ...] = ()  # source-disjoint builds (ouie eval --split source)
     write_card: bool = True
     command: str = ""
 
@@ -197,6 +198,8 @@ def _training_clips(config: TrainConfig) -> list[Clip]:
     if config.eval_fold is not None and config.eval_fold in config.train_folds:
         raise ValueError(f"fold {config.eval_fold} cannot be both trained on and held out")
     clips = select_folds(load_dataset(config.data_dir), config.train_folds)
+    if config.exclude_sources:
+        clips = [c for c in clips if c.source_repo not in config.exclude_sources]
     if config.max_clips_per_label is None:
         return clips
     kept: list[Clip] = []
@@ -428,7 +431,16 @@ def _train(config: TrainConfig, log: bool) -> TrainResult:
     model_path = config.out_dir / MODEL_NAME
     check = torch.from_numpy(data.patches[:16].astype(np.float32))
     worst = export_onnx(net, model_path, check)
-    write_digest(model_path)
+    digest = write_digest(model_path)
+    if config.exclude_sources:  # a source-disjoint build: what ouie eval --split source reads
+        from ouie.eval.builds import BUILD_FILE, BuildInfo
+
+        info = BuildInfo(
+            excluded_sources=list(config.exclude_sources),
+            model_id=f"ouie-compact@{digest[:8]}",
+            trained_sources=sorted({c.source_repo for c in clips}),
+        )
+        (config.out_dir / BUILD_FILE).write_text(info.model_dump_json(indent=2) + "\n", "utf-8")
     params = net.exported_parameters()
     if log:
         print(
@@ -493,6 +505,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", choices=["yamnet", "none"], default=TrainConfig.teacher)
     parser.add_argument("--teacher-models", type=Path, default=None, help="YAMNet model dir")
     parser.add_argument("--distill-weight", type=float, default=TrainConfig.distill_weight)
+    parser.add_argument(
+        "--exclude-source",
+        action="append",
+        default=[],
+        help="leave this source_repo out (repeatable); writes build.json for "
+        "ouie eval --split source --builds",
+    )
     args = parser.parse_args(argv)
     config = TrainConfig(
         data_dir=args.data,
@@ -507,6 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         teacher=args.teacher,
         teacher_models=args.teacher_models,
         distill_weight=args.distill_weight,
+        exclude_sources=tuple(args.exclude_source),
         command=shlex.join(["python", "-m", "ouie.train.compact", *(argv or sys.argv[1:])]),
     )
     train(config)

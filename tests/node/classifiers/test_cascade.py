@@ -48,16 +48,16 @@ def _windows(levels: list[float]) -> np.ndarray:
     return frames
 
 
-def test_only_candidates_reach_the_teacher_and_scores_combine() -> None:
+def test_only_candidates_reach_the_teacher_and_it_decides() -> None:
     teacher = _Teacher(0.64)
     model = cascade.CascadeClassifier(_Gate(), teacher, None)  # type: ignore[arg-type]
     assert isinstance(model, Classifier)
-    scores = model.scores(_windows([0.01, cascade.GATE, 0.9, 0.05]))
+    scores = model.scores(_windows([0.01, cascade.GATE, 0.9, cascade.GATE * 0.9]))
     assert teacher.seen == 2
     np.testing.assert_allclose(scores[0], 0.0)
     np.testing.assert_allclose(scores[3], 0.0)
-    np.testing.assert_allclose(scores[1], np.sqrt(cascade.GATE * 0.64), rtol=1e-5)
-    np.testing.assert_allclose(scores[2], np.sqrt(0.9 * 0.64), rtol=1e-5)
+    np.testing.assert_allclose(scores[1], 0.64, rtol=1e-5)  # the teachers decide
+    np.testing.assert_allclose(scores[2], 0.64, rtol=1e-5)
     assert model.stage_counts.compact == 4 and model.stage_counts.yamnet == 2
     assert model.stages == ["compact", "yamnet"]
     assert model.model_id == "cascade@aaaaaaaa-bbbbbbbb"
@@ -88,4 +88,23 @@ def test_real_cascade_scores_windows(shared_models_dir: Path) -> None:
     scores = model.scores(frames)
     assert scores.shape == (6, len(EVENT_LABELS))
     assert np.all((scores >= 0.0) & (scores <= 1.0))
+    assert model.model_id.startswith("cascade@")
+
+
+def test_auto_is_compact_without_teachers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUIE_MODEL_DIR", str(tmp_path))
+    model = create_classifier(ClassifierSettings(backend="auto", model_dir=tmp_path))
+    assert model.model_id.startswith("ouie-compact@")
+
+
+def test_auto_refuses_a_damaged_teacher(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUIE_MODEL_DIR", str(tmp_path))
+    (tmp_path / "yamnet_spectra_in.tflite").write_bytes(b"not a model")
+    with pytest.raises(ClassifierError, match="cascade needs YAMNet"):
+        create_classifier(ClassifierSettings(backend="auto", model_dir=tmp_path))
+
+
+@pytest.mark.shared
+def test_auto_is_the_cascade_with_teachers(shared_models_dir: Path) -> None:
+    model = create_classifier(ClassifierSettings(backend="auto", model_dir=shared_models_dir))
     assert model.model_id.startswith("cascade@")

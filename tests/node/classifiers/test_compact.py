@@ -5,7 +5,6 @@ and stays silent on speech."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -97,16 +96,6 @@ def test_wrong_window_shape_is_refused(compact: CompactClassifier) -> None:
 def test_hop_and_threads_come_from_settings() -> None:
     classifier = create(ClassifierSettings(hop_s=0.5, threads=2))
     assert classifier.hop_samples == 8000
-
-
-def test_network_is_fast_on_one_thread(compact: CompactClassifier) -> None:
-    patch = compact.patches(np.zeros((1, WINDOW_SAMPLES), np.float32))
-    compact.patch_scores(patch)
-    started = time.perf_counter()
-    for _ in range(50):
-        compact.patch_scores(patch)
-    per_patch_ms = (time.perf_counter() - started) / 50 * 1e3
-    assert per_patch_ms < 5.0  # ≈0.2–0.3 ms measured; generous for loaded CI machines
 
 
 def test_damaged_copy_is_refused(tmp_path: Path) -> None:

@@ -1,0 +1,25 @@
+"""Backend ``auto``: the best backend that is installed.
+
+The cascade (ouie-compact gating, the AudioSet teachers confirming) measures better than
+ouie-compact alone on recording sources neither has heard (docs/benchmarks.md), but it
+needs the teachers' files in the model directory, which ouie never downloads. So ``auto``
+is the cascade when YAMNet is installed (``ouie models import``), and the bundled
+ouie-compact otherwise; the model id says which one runs.
+"""
+
+from __future__ import annotations
+
+from ouie.config.node import ClassifierSettings
+from ouie.node.classifiers import cascade, compact
+from ouie.node.classifiers.base import Classifier
+
+BACKEND = "auto"
+DESCRIPTION = "the cascade when the AudioSet teachers are installed, else ouie-compact"
+
+
+def create(settings: ClassifierSettings) -> Classifier:
+    """The cascade when YAMNet's file is in the model directory, else ouie-compact. A teacher
+    file that is there but damaged is an error, never a silent fall-back."""
+    if cascade.teacher_folder(settings) is None:
+        return compact.create(settings)
+    return cascade.create(settings)
