@@ -197,3 +197,32 @@ def test_augmented_copies_keep_label_and_source(tmp_path: Path) -> None:
     first = chain(audio, np.random.default_rng(7))[0]
     np.testing.assert_array_equal(first, chain(audio, np.random.default_rng(7))[0])
     assert np.abs(first).max() <= 1.0
+
+
+def test_data_card_lists_every_training_file_but_the_excluded(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from ouie.train import distill_card
+
+    cache, models = tiny
+    build = tmp_path / "build"
+    distill.distill(
+        distill.DistillConfig(
+            (cache,), models, build, exclude_sources=("src/two",), steps=2, epochs=1, batch_size=4
+        ),
+        log=False,
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "labels.csv").write_text(
+        "file,label,source_repo,licence\n"
+        "a/g1.flac,gunshot,src/one,CC0\na/n1.flac,rain,src/one,CC0\n"
+        "b/g2.flac,gunshot,src/two,CC BY\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "card"
+    assert distill_card.main(["--build", str(build), "--data", str(data), "--out", str(out)]) == 0
+    listed = (out / distill_card.FILES_LIST).read_text(encoding="utf-8").splitlines()
+    assert listed[1:] == ["data,a/g1.flac,gunshot,src/one,CC0", "data,a/n1.flac,rain,src/one,CC0"]
+    card = (out / distill_card.CARD_FILE).read_text(encoding="utf-8")
+    assert "| src/one | 2 |" in card and "src/two" not in card

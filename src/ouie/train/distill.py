@@ -36,7 +36,6 @@ epoch in ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -46,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import torch
+from pydantic import BaseModel, ConfigDict
 from torch import nn
 
 from ouie.core.labels import EVENT_LABELS
@@ -59,6 +59,30 @@ FloatArray = npt.NDArray[np.float32]
 LN_FLOOR = float(np.log(0.001))  # the front-end's log offset: silence in a patch
 DB = float(np.log(10.0) / 20.0)  # 1 dB in ln-magnitude units
 RECIPE_FILE = "recipe.json"
+
+
+class Recipe(BaseModel):
+    """``recipe.json`` beside every build: how it was made (the data card reads it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    command: str
+    excluded_sources: list[str]
+    trained_sources: list[str]
+    teachers: list[str]
+    steps: int
+    batch_size: int
+    widths: list[int]
+    channel_norm: bool
+    hard_weight: float
+    aux_weight: float
+    mix_probability: float
+    seed: int
+    windows: int
+    clips: int
+    parameters: int
+    fit_s: int
+    losses: list[float]
 
 
 @dataclass(frozen=True)
@@ -292,26 +316,26 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
     worst = export_onnx(net, model_path, check)
     digest = write_digest(model_path)
     model_id = f"ouie-compact@{digest[:8]}"
-    recipe = {
-        "command": config.command,
-        "excluded_sources": list(config.exclude_sources),
-        "trained_sources": data.sources,
-        "teachers": list(data.teacher_ids),
-        "steps": config.steps,
-        "batch_size": config.batch_size,
-        "widths": list(config.widths),
-        "channel_norm": config.channel_norm,
-        "hard_weight": config.hard_weight,
-        "aux_weight": config.aux_weight,
-        "mix_probability": config.mix_probability,
-        "seed": config.seed,
-        "windows": len(data.patches),
-        "clips": data.n_clips,
-        "parameters": net.exported_parameters(),
-        "fit_s": round(fit_s),
-        "losses": [round(x, 4) for x in losses],
-    }
-    (config.out_dir / RECIPE_FILE).write_text(json.dumps(recipe, indent=2) + "\n", "utf-8")
+    recipe = Recipe(
+        command=config.command,
+        excluded_sources=list(config.exclude_sources),
+        trained_sources=data.sources,
+        teachers=list(data.teacher_ids),
+        steps=config.steps,
+        batch_size=config.batch_size,
+        widths=list(config.widths),
+        channel_norm=config.channel_norm,
+        hard_weight=config.hard_weight,
+        aux_weight=config.aux_weight,
+        mix_probability=config.mix_probability,
+        seed=config.seed,
+        windows=len(data.patches),
+        clips=data.n_clips,
+        parameters=net.exported_parameters(),
+        fit_s=round(fit_s),
+        losses=[round(x, 4) for x in losses],
+    )
+    (config.out_dir / RECIPE_FILE).write_text(recipe.model_dump_json(indent=2) + "\n", "utf-8")
     if config.exclude_sources:  # a source-disjoint build: what ouie eval --split source reads
         info = BuildInfo(
             excluded_sources=list(config.exclude_sources),

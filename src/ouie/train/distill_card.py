@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 from collections import Counter
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ouie.eval.source_result import SourceSplitResult
+from ouie.train.distill import RECIPE_FILE, Recipe
 
 CARD_FILE = "DATA_CARD.md"
 FILES_LIST = "TRAINING_FILES.csv"
@@ -75,7 +75,7 @@ def _figures_section(results: list[SourceSplitResult]) -> list[str]:
         "",
     ]
     for result in results:
-        lines += markdown_table(result) + [""]
+        lines += [*markdown_table(result), ""]
     return lines
 
 
@@ -95,9 +95,7 @@ def markdown_table(result: SourceSplitResult) -> list[str]:
     ]
 
 
-def render_card(
-    recipe: dict[str, object], rows: list[TrainingFile], results: list[SourceSplitResult]
-) -> str:
+def render_card(recipe: Recipe, rows: list[TrainingFile], results: list[SourceSplitResult]) -> str:
     by_source = Counter(r.source_repo for r in rows)
     by_label = Counter(r.label for r in rows)
     by_licence = Counter(r.licence for r in rows)
@@ -110,21 +108,21 @@ def render_card(
         "",
         "## Model",
         "",
-        f"- Parameters (exported): {recipe.get('parameters')}; input `logmel` [batch, 96, 64] "
+        f"- Parameters (exported): {recipe.parameters}; input `logmel` [batch, 96, 64] "
         "(YAMNet-style log-mel patches, 16 kHz, 0.975 s windows), output `scores` [batch, 8] "
         "in `EVENT_LABELS` order. onnxruntime only; no speech class exists in the model.",
         f"- Network: per-band batch norm plus a per-patch band-mean-removed channel "
-        f"(channel_norm={recipe.get('channel_norm')}), four strided convolutions "
-        f"{recipe.get('widths')}, mean over frequency, mean and max over time, linear → 8.",
-        f"- Teachers: {', '.join(str(t) for t in recipe.get('teachers', []))}"  # type: ignore[union-attr]
+        f"(channel_norm={recipe.channel_norm}), four strided convolutions "
+        f"{recipe.widths}, mean over frequency, mean and max over time, linear → 8.",
+        f"- Teachers: {', '.join(recipe.teachers)}"
         " — their AudioSet scores mapped to ouie's labels, averaged, are the soft targets; "
         "their embeddings (1024 + 512) are regressed by a training-only head.",
-        f"- Recipe: {recipe.get('steps')} steps of batch {recipe.get('batch_size')}, hard-label "
-        f"weight {recipe.get('hard_weight')}, embedding weight {recipe.get('aux_weight')}, "
-        f"mixing probability {recipe.get('mix_probability')}, seed {recipe.get('seed')}; "
-        f"{recipe.get('windows')} windows of {recipe.get('clips')} clips; fitting "
-        f"{recipe.get('fit_s')} s on one CPU thread.",
-        f"- Command: `{recipe.get('command')}`",
+        f"- Recipe: {recipe.steps} steps of batch {recipe.batch_size}, hard-label "
+        f"weight {recipe.hard_weight}, embedding weight {recipe.aux_weight}, "
+        f"mixing probability {recipe.mix_probability}, seed {recipe.seed}; "
+        f"{recipe.windows} windows of {recipe.clips} clips; fitting "
+        f"{recipe.fit_s} s on one CPU thread.",
+        f"- Command: `{recipe.command}`",
         f"- Card written {datetime.now(UTC).date().isoformat()}.",
         "",
         "## Training data",
@@ -164,8 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figures", type=Path, action="append", default=[])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    recipe = json.loads((args.build / "recipe.json").read_text(encoding="utf-8"))
-    excluded = set(recipe.get("excluded_sources", []))
+    recipe = Recipe.model_validate_json((args.build / RECIPE_FILE).read_text(encoding="utf-8"))
+    excluded = set(recipe.excluded_sources)
     rows = training_files(args.data, excluded)
     results = [
         SourceSplitResult.model_validate_json(path.read_text(encoding="utf-8"))
