@@ -368,3 +368,22 @@ def test_bad_combinations_are_one_line_errors(
     run = _invoke("--data", str(data), *filled)
     assert run.exit_code == 2, run.output
     assert expected in run.stderr
+
+
+def test_street_negatives_leave_out_hard_negatives() -> None:
+    from pathlib import Path
+
+    from ouie.eval.alarm_tune import counts_as_negative
+    from ouie.eval.dataset import Clip
+
+    def clip(label: str) -> Clip:
+        return Clip(Path("x.wav"), "x.wav", label, None, None, "g", 0)
+
+    assert [counts_as_negative(clip(x), "street") for x in ("background", "speech", "crowd")] == [
+        True,
+        True,
+        True,
+    ]
+    assert not counts_as_negative(clip("door_knock"), "street")
+    assert counts_as_negative(clip("door_knock"), "all")
+    assert not counts_as_negative(clip("gunshot"), "all")

@@ -8,6 +8,8 @@ Unknown keys are refused when reading it back.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ouie.eval.source_result import ClassRecall
@@ -56,6 +58,10 @@ class AlarmTuneResult(_Strict):
     builds_dir: str | None
     data_dirs: list[str]
     max_false_per_day: float
+    negatives: Literal["street", "all"] = Field(
+        description="which non-target clips the false alarms are counted on: street "
+        "(background, ambience, crowd, traffic, speech) or all"
+    )
     grid: list[float]
     created_at: str
     model_family: str

@@ -43,7 +43,8 @@ from ouie.eval.alarm_result import (
     LabelAlarms,
     SkippedSource,
 )
-from ouie.eval.mixtures import is_speech
+from ouie.eval.dataset import Clip
+from ouie.eval.mixtures import AMBIENCE_LABELS, is_speech
 from ouie.eval.runner import (
     EvalError,
     NoProgress,
@@ -80,6 +81,16 @@ class AlarmTuneOptions:
     device: Literal["cpu", "cuda"] = "cpu"
     threads: int = 1
     grid: tuple[float, ...] = GRID
+    #: "street": background, ambience, crowd, traffic and speech clips (what a lamp-post
+    #: sensor hears all day); "all": every non-target clip, hard negatives included.
+    negatives: Literal["street", "all"] = "street"
+
+
+def counts_as_negative(clip: Clip, negatives: Literal["street", "all"]) -> bool:
+    """Whether the false alarms measured include this clip (``AlarmTuneOptions.negatives``)."""
+    if clip.is_target:
+        return False
+    return negatives == "all" or clip.label in AMBIENCE_LABELS or is_speech(clip)
 
 
 def per_day(events: int, seconds: float) -> float:
@@ -257,7 +268,7 @@ def run_alarm_tune(
     scored_by: dict[str, str] = {}  # every source scored, for non-targets or targets
     later: list[tuple[SourceData, SourceModel, list[Item]]] = []
     for data in group_by_source(items, listed):
-        non_targets = [i for i in data.items if not i.clip.is_target]
+        non_targets = [i for i in data.items if counts_as_negative(i.clip, options.negatives)]
         targets = [i for i in data.items if i.clip.is_target] if options.targets else []
         if not non_targets and not targets:
             continue
@@ -295,6 +306,7 @@ def run_alarm_tune(
         builds_dir=str(options.builds) if options.builds is not None else None,
         data_dirs=[str(d) for d in options.data_dirs],
         max_false_per_day=options.max_false_per_day,
+        negatives=options.negatives,
         grid=list(options.grid),
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         model_family=family,
@@ -407,8 +419,14 @@ def _tuned(
         f"at most {options.max_false_per_day:g} false alarms per day per label: the lowest "
         f"threshold on {grid[0]:g}..{grid[-1]:g} (step {step:g}) at which the node's event "
         "logic (detect_offline with speech guard, that label alone) raises at most that rate "
-        "of events on every non-target clip (background, ambience, other non-targets, "
-        f"speech), each scored by a classifier not trained on its source ({scorer}); one "
+        + (
+            "of events on the street non-target clips (background, ambience, crowd, traffic, "
+            "speech)"
+            if options.negatives == "street"
+            else "of events on every non-target clip (background, ambience, other "
+            "non-targets, speech)"
+        )
+        + f", each scored by a classifier not trained on its source ({scorer}); one "
         f"event = {per_day(1, tally.measured_s):.4g} per day"
         + (f"; no grid value meets it for {', '.join(unmet)}: {grid[-1]:g}" if unmet else "")
     )

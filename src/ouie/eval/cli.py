@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -41,6 +41,11 @@ class Device(StrEnum):
 class Split(StrEnum):
     FOLD = "fold"
     SOURCE = "source"
+
+
+class Negatives(StrEnum):
+    STREET = "street"
+    ALL = "all"
 
 
 class _RichProgress:
@@ -366,6 +371,13 @@ def tune(
         bool,
         typer.Option(help="--split source: also measure target-clip recall at the thresholds"),
     ] = True,
+    negatives: Annotated[
+        Negatives,
+        typer.Option(
+            help="--split source: count false alarms on street non-targets (background, "
+            "ambience, crowd, traffic, speech) or on all non-targets (hard negatives too)"
+        ),
+    ] = Negatives.STREET,
     json_out: Annotated[
         Path | None,
         typer.Option("--json", help="--split source: write the result JSON here"),
@@ -402,7 +414,7 @@ def tune(
             raise _fail(err, "--split source needs --max-false-per-day N")
         _tune_source(
             data, backend, builds, max_false_per_day, targets, json_out, write_thresholds,
-            config, threads, err,
+            config, threads, err, "street" if negatives is Negatives.STREET else "all",
         )  # fmt: skip
         return
     source_only = {
@@ -431,6 +443,7 @@ def _tune_source(
     config: Path | None,
     threads: int,
     err: Console,
+    negatives: Literal["street", "all"] = "street",
 ) -> None:
     """``ouie eval tune --split source``: thresholds from a false-alarm rate (docs/eval.md)."""
     from ouie.eval.alarm_tune import AlarmTuneOptions, run_alarm_tune
@@ -444,6 +457,7 @@ def _tune_source(
         targets=targets,
         config=config,
         threads=threads,
+        negatives=negatives,
     )
     try:
         with _progress(err) as progress:
