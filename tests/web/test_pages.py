@@ -232,3 +232,17 @@ def test_mounting_twice_is_harmless(web: tuple[HubEnv, TestClient]) -> None:
     before = len(app.routes)
     assert mount_web(app, env.hub)
     assert len(app.routes) == before
+
+
+def test_thresholds_page_shows_the_calibrated_defaults_of_the_sensor_model() -> None:
+    from ouie.node.tuned import tuned_for
+    from ouie.web.data import calibrated_defaults
+
+    model_id = "ouie-compact@00000000"
+    shipped = tuned_for(model_id)
+    assert shipped is not None
+    defaults, basis = calibrated_defaults(model_id)
+    assert defaults == {label.value: t for label, t in shipped.thresholds.items()}
+    assert basis == shipped.objective
+    assert calibrated_defaults(None) == ({}, None)
+    assert calibrated_defaults("unknown-family@1") == ({}, None)

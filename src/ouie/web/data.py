@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ouie.core.labels import EVENT_LABELS
 from ouie.hub import incidents as incident_service
 from ouie.hub.db import AuditEntry, Detection, Feedback, Incident, IncidentTransition, Sensor
+from ouie.node.tuned import tuned_for
 from ouie.web.geo import SitePlan
 
 OPEN_STATES = ("new", "acknowledged", "verifying", "confirmed")
@@ -32,9 +33,20 @@ def effective_health(sensor: Sensor, now: datetime, stale_after_s: float) -> str
     return sensor.health or "unknown"
 
 
+def calibrated_defaults(model_id: object) -> tuple[dict[str, float], str | None]:
+    """The default thresholds a node runs when none is configured: those shipped for its
+    model family (``ouie.node.tuned``), with the rule they were derived by (e.g. at most N
+    false alarms per day on out-of-source street audio), shown on the thresholds page."""
+    tuned = tuned_for(model_id) if isinstance(model_id, str) and model_id else None
+    if tuned is None:
+        return {}, None
+    return {label.value: value for label, value in tuned.thresholds.items()}, tuned.objective
+
+
 def sensor_dict(sensor: Sensor, now: datetime, stale_after_s: float) -> dict[str, Any]:
     status = sensor.last_status or {}
     level = status.get("level") or {}
+    defaults, defaults_basis = calibrated_defaults(status.get("model_id"))
     return {
         "pk": sensor.id,
         "site": sensor.site,
@@ -56,6 +68,8 @@ def sensor_dict(sensor: Sensor, now: datetime, stale_after_s: float) -> dict[str
         "clock_source": status.get("clock_source"),
         "clock_offset_ms": status.get("clock_offset_ms"),
         "model_id": status.get("model_id"),
+        "default_thresholds": defaults,
+        "defaults_basis": defaults_basis,
     }
 
 

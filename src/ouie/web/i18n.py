@@ -224,6 +224,10 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Seuls les superviseurs peuvent modifier les seuils.",
     ),
     "sensor.default": ("default", "par défaut"),
+    "sensor.defaults_basis": (
+        "Defaults, calibrated for this sensor's model",
+        "Valeurs par défaut, calibrées pour le modèle de ce capteur",
+    ),
     "sensor.no_status": ("No status received yet.", "Aucun état reçu pour l'instant."),
     "sensor.never": ("never", "jamais"),
     "sensor.recent": ("Recent detections", "Détections récentes"),
