@@ -146,21 +146,24 @@ def _clip_max(compact: CompactClassifier, clip: Clip) -> np.ndarray:
     return compact.scores(windows).max(axis=0)
 
 
-# Floors a little under what the bundled model measures at its shipped thresholds
-# (DATA_CARD.md): glass 49/53, SESA gunshots 22/24, all gunshots 28/43, explosions 10/14 —
-# the gunshot_rpi collection (overloaded captures whose "other" clips from the same recorder
-# look alike) is still mostly missed (6/19), a known weakness.
+# Regression floors, not held-out figures: the bundled model (distilled from YAMNet and mn04,
+# ouie.train.distill) is trained on every dev and extra clip, fold 0 included, so these clips
+# are its training data. It measures glass 36/53, SESA gunshots 10/24, all gunshots 11/43 and
+# explosions 6/14 here at its shipped thresholds, less than the previous model (49/53, 22/24,
+# 28/43, 10/14), which fitted these recording sources and found half as much as the new
+# recipe on sources it never heard. Its source-disjoint figures (ouie eval --split source)
+# are in docs/benchmarks.md.
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("label", "collection", "min_recall"),
     [
-        (EventLabel.GLASS_BREAKING, "", 0.88),
-        (EventLabel.GUNSHOT, "sesa/", 0.85),
-        (EventLabel.GUNSHOT, "", 0.6),
-        (EventLabel.EXPLOSION, "", 0.7),
+        (EventLabel.GLASS_BREAKING, "", 0.6),
+        (EventLabel.GUNSHOT, "sesa/", 0.35),
+        (EventLabel.GUNSHOT, "", 0.2),
+        (EventLabel.EXPLOSION, "", 0.35),
     ],
 )
-def test_held_out_events_are_found(
+def test_training_events_are_still_found(
     dev_data_dir: Path,
     compact: CompactClassifier,
     label: EventLabel,
@@ -180,9 +183,11 @@ def test_held_out_events_are_found(
 def test_held_out_speech_gives_no_event(
     dev_data_dir: Path, compact: CompactClassifier, lead_samples: int
 ) -> None:
-    """What ``ouie detect`` emits on held-out speech (model at its shipped thresholds, then
+    """What ``ouie detect`` emits on fold-0 speech (model at its shipped thresholds, then
     the speech guard): nothing, wherever the 0.25 s window grid falls (a little near-silent
-    lead moves it). A regression check rather than an unbiased figure: the guard's wait for
+    lead moves it). A regression check rather than an unbiased figure: the bundled model
+    trained on these clips too (``ouie eval privacy`` and the source-disjoint figures measure
+    speech it never heard), and the guard's wait for
     weak candidates (``WEAK_GUARD_AFTER_S``) was set after seeing FLEURS es 000 here, where
     a faint sound 0.7 s before the first word gives a weak `gunshot`."""
     lead = (np.random.default_rng(0).standard_normal(lead_samples) * 1e-4).astype(np.float32)
