@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import platform
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -34,6 +34,7 @@ from ouie.eval.dataset import N_FOLDS, Clip, DatasetError, load_dataset, select_
 from ouie.eval.detection import (
     STREAM_CHUNK_S,
     OfflineDetector,
+    OfflineResult,
     stream_events,
     with_activity_offsets,
 )
@@ -252,10 +253,39 @@ class _ClipTally:
 
 
 @dataclass
-class _Accumulator:
+class Accumulator:
+    """Audio scored, wall time spent, and files skipped, over a whole run."""
+
     audio_s: float = 0.0
     wall_s: float = 0.0
     skipped: list[str] = field(default_factory=list)
+
+
+def detected_mixtures(
+    mixtures: MixtureSet,
+    detector: OfflineDetector,
+    acc: Accumulator,
+    progress: ProgressSink,
+    name: str = "mixtures",
+) -> Iterator[tuple[Mixture, OfflineResult] | None]:
+    """Each plan rendered and run through ``detector`` (progress advanced, audio and wall
+    time added to ``acc``, a clip that cannot be read recorded in ``acc.skipped``); None for a
+    plan whose event clip has no sounding part (counted as ``skipped_silent``)."""
+    progress.start(name, len(mixtures))
+    for plan in mixtures.plans:
+        progress.advance()
+        try:
+            mixture = mixtures.render(plan)
+        except AudioInputError as exc:
+            acc.skipped.append(str(exc))
+            continue
+        if mixture is None:
+            yield None
+            continue
+        result = detector.run(mixture.audio, mixture.rate)
+        acc.audio_s += mixture.duration_s
+        acc.wall_s += result.wall_s
+        yield mixture, result
 
 
 def _clip_pass(
@@ -263,7 +293,7 @@ def _clip_pass(
     durations: dict[str, float],
     detector: OfflineDetector,
     with_targets: bool,
-    acc: _Accumulator,
+    acc: Accumulator,
     progress: ProgressSink,
 ) -> _ClipTally:
     tally = _ClipTally()
@@ -332,25 +362,16 @@ def _mixture_pass(
     detector: OfflineDetector,
     settings: NodeSettings,
     collar_s: float,
-    acc: _Accumulator,
+    acc: Accumulator,
     progress: ProgressSink,
 ) -> _MixtureTally:
     tally = _MixtureTally()
     traced: dict[str, MixtureTrace] = {}
-    progress.start("mixtures", len(mixtures))
-    for plan in mixtures.plans:
-        progress.advance()
-        try:
-            mixture = mixtures.render(plan)
-        except AudioInputError as exc:
-            acc.skipped.append(str(exc))
-            continue
-        if mixture is None:
+    for detected in detected_mixtures(mixtures, detector, acc, progress):
+        if detected is None:
             tally.skipped_silent += 1
             continue
-        result = detector.run(mixture.audio, mixture.rate)
-        acc.audio_s += mixture.duration_s
-        acc.wall_s += result.wall_s
+        mixture, result = detected
         key = mixture.mixture_id
         tally.references[key] = list(mixture.events)
         tally.estimates[key] = result.events
@@ -507,7 +528,7 @@ def run_eval(
     """Evaluate ``classifier`` (or the ``options.backend`` one) on ``options.data_dir``."""
     sink = progress or NoProgress()
     clips = _load_clips(options)
-    acc = _Accumulator()
+    acc = Accumulator()
     durations: dict[str, float] = {}
     usable: list[Clip] = []
     for clip in clips:
@@ -554,7 +575,7 @@ def _assemble(
     mix: _MixtureTally | None,
     mixtures: MixtureSet | None,
     latency: LatencySummary | None,
-    acc: _Accumulator,
+    acc: Accumulator,
 ) -> EvalResult:
     with_targets = options.mode in ("clips", "both")
     event = segment = None

@@ -21,7 +21,7 @@ averaged).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -50,10 +50,12 @@ from ouie.eval.result import EvalMode, Timing
 from ouie.eval.runner import (
     DEFAULT_SEED,
     LABELS,
+    Accumulator,
     EvalError,
     EvalOptions,
     NoProgress,
     ProgressSink,
+    detected_mixtures,
     device_in_use,
     make_classifier,
     node_settings,
@@ -188,13 +190,6 @@ def effective_thresholds(events: EventSettings, model_id: str) -> dict[str, floa
 # --- passes -----------------------------------------------------------------------------
 
 
-@dataclass
-class Accumulator:
-    audio_s: float = 0.0
-    wall_s: float = 0.0
-    skipped: list[str] = field(default_factory=list)
-
-
 def clip_max_scores(rows: FloatArray) -> tuple[float, ...]:
     """Per class, the highest window score of a clip (0 for a clip with no window)."""
     if rows.size == 0:
@@ -294,20 +289,11 @@ def mixture_pass(
     progress: ProgressSink,
 ) -> MixtureTally:
     tally = MixtureTally()
-    progress.start(f"{source}: mixtures", len(mixtures))
-    for plan in mixtures.plans:
-        progress.advance()
-        try:
-            mixture = mixtures.render(plan)
-        except AudioInputError as exc:
-            acc.skipped.append(str(exc))
-            continue
-        if mixture is None:
+    for detected in detected_mixtures(mixtures, detector, acc, progress, f"{source}: mixtures"):
+        if detected is None:
             tally.skipped_silent += 1
             continue
-        result = detector.run(mixture.audio, mixture.rate)
-        acc.audio_s += mixture.duration_s
-        acc.wall_s += result.wall_s
+        mixture, result = detected
         key = f"{source}#{mixture.mixture_id}"
         tally.references[key] = list(mixture.events)
         tally.estimates[key] = result.events
