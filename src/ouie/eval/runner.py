@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import importlib
 import platform
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -504,17 +504,21 @@ def _mixture_per_class(
     }
 
 
-def _by_ebr(tally: _MixtureTally, collar_s: float) -> list[EbrScores]:
+def scores_by_ebr(
+    references: Mapping[str, list[TruthEvent]],
+    estimates: Mapping[str, list[DetectedEvent]],
+    ebr: Mapping[str, float],
+    collar_s: float,
+) -> list[EbrScores]:
+    """Event-based F1 and error rate of the mixtures of each EBR (keys: mixture ids)."""
     out: list[EbrScores] = []
-    for ebr in sorted(set(tally.ebr.values())):
-        keys = [k for k, v in tally.ebr.items() if v == ebr]
-        scores = event_based_scores(
-            {k: tally.references[k] for k in keys}, tally.estimates, LABELS, collar_s
-        )
-        n = sum(len(tally.references[k]) for k in keys)
+    for value in sorted(set(ebr.values())):
+        keys = [k for k, v in ebr.items() if v == value]
+        scores = event_based_scores({k: references[k] for k in keys}, estimates, LABELS, collar_s)
+        n = sum(len(references[k]) for k in keys)
         out.append(
             EbrScores(
-                ebr_db=ebr, event_f1=_round(scores.f1), error_rate=_round(scores.error_rate), n=n
+                ebr_db=value, event_f1=_round(scores.f1), error_rate=_round(scores.error_rate), n=n
             )
         )
     return out
@@ -591,7 +595,7 @@ def _assemble(
         ap_mean, psds = free.mean_average_precision, free.psds
         pr_curves = {k: PrCurve(precision=p, recall=r) for k, (p, r) in free.pr_curves.items()}
         per_class = _mixture_per_class(event, free.average_precision)
-        by_ebr = _by_ebr(mix, options.collar_s)
+        by_ebr = scores_by_ebr(mix.references, mix.estimates, mix.ebr, options.collar_s)
     else:
         per_class = _clip_per_class(clips)
     if mix is not None and mixtures is not None:

@@ -26,8 +26,7 @@ from ouie.eval.clip_recall import (
 )
 from ouie.eval.metrics import event_based_scores, false_alarms_per_hour
 from ouie.eval.mixtures import TruthEvent, is_speech
-from ouie.eval.result import EbrScores
-from ouie.eval.runner import LABELS
+from ouie.eval.runner import LABELS, scores_by_ebr
 from ouie.eval.source_data import Item
 from ouie.eval.source_result import (
     ClassRecall,
@@ -215,18 +214,7 @@ def mixture_figures(tally: MixtureTally | None, collar_s: float) -> SourceMixtur
     if tally is None:
         return None
     event = event_based_scores(tally.references, tally.estimates, LABELS, collar_s)
-    by_ebr: list[EbrScores] = []
-    for ebr in sorted(set(tally.ebr.values())):
-        keys = [k for k, v in tally.ebr.items() if v == ebr]
-        scores = event_based_scores(
-            {k: tally.references[k] for k in keys}, tally.estimates, LABELS, collar_s
-        )
-        n = sum(len(tally.references[k]) for k in keys)
-        by_ebr.append(
-            EbrScores(
-                ebr_db=ebr, event_f1=_round(scores.f1), error_rate=_round(scores.error_rate), n=n
-            )
-        )
+    by_ebr = scores_by_ebr(tally.references, tally.estimates, tally.ebr, collar_s)
     return SourceMixtures(
         n=len(tally.references),
         source_background=tally.background_from["source"],

@@ -36,7 +36,7 @@ from scipy.signal import butter, sosfilt
 from ouie.eval.dataset import load_dataset
 from ouie.train import synth
 from ouie.train.compact_data import active_rms, reverb, rms
-from ouie.train.teachers import SAMPLE_RATE, load_clip, source_repos
+from ouie.train.teachers import SAMPLE_RATE, load_clip
 
 FloatArray = npt.NDArray[np.float32]
 MAX_SECONDS = 12.0  # long ambience: a random excerpt is enough
@@ -103,7 +103,6 @@ def write_augmented(data_dirs: list[Path], out_dir: Path, copies: int, seed: int
     out_dir.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, str]] = []
     for directory in data_dirs:
-        repos = source_repos(directory)
         with (directory / "labels.csv").open(newline="", encoding="utf-8") as handle:
             licences = {r["file"]: r.get("licence", "") or "" for r in csv.DictReader(handle)}
         for clip in load_dataset(directory):
@@ -117,7 +116,7 @@ def write_augmented(data_dirs: list[Path], out_dir: Path, copies: int, seed: int
                     {
                         "file": file,
                         "label": clip.label,
-                        "source_repo": repos.get(clip.file, ""),
+                        "source_repo": clip.source_repo,
                         "licence": licences.get(clip.file, ""),
                         "augmented_from": f"{directory.name}/{clip.file}",
                         "chain": steps,

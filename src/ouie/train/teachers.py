@@ -172,17 +172,8 @@ class TeacherCache:
             )
 
 
-def source_repos(directory: Path) -> dict[str, str]:
-    """``file`` → ``source_repo`` from a dataset's labels.csv."""
-    import csv
-
-    with (directory / "labels.csv").open(newline="", encoding="utf-8") as handle:
-        return {row["file"]: row.get("source_repo", "") or "" for row in csv.DictReader(handle)}
-
-
 def build_cache(directory: Path, teachers: Teachers, log: bool = True) -> TeacherCache:
     clips = load_dataset(directory)
-    repos = source_repos(directory)
     patches: list[npt.NDArray[np.float16]] = []
     outs: list[TeacherOutputs] = []
     owner: list[npt.NDArray[np.int32]] = []
@@ -202,7 +193,7 @@ def build_cache(directory: Path, teachers: Teachers, log: bool = True) -> Teache
     return TeacherCache(
         files=[c.file for c in clips],
         labels=[c.label for c in clips],
-        sources=[repos.get(c.file, "") for c in clips],
+        sources=[c.source_repo for c in clips],
         clip_of_window=np.concatenate(owner),
         patches=np.concatenate(patches),
         outputs=TeacherOutputs(
