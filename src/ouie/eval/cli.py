@@ -5,17 +5,21 @@ Heavy imports (the pipeline, sed_eval, matplotlib) happen inside the commands.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, TaskID
 
     from ouie.eval.result import EvalResult
+    from ouie.eval.runner import ProgressSink
     from ouie.eval.source_result import SourceSplitResult
 
 eval_app = typer.Typer(
@@ -63,6 +67,18 @@ class _RichProgress:
     def advance(self, steps: int = 1) -> None:
         if self.task is not None:
             self.progress.advance(self.task, steps)
+
+
+def _with_progress(err: Console, run: Callable[[ProgressSink], T]) -> T:
+    """``run`` with a rich progress bar on stderr; an ``EvalError`` becomes a one-line
+    ``error:`` and exit status 2."""
+    from ouie.eval.runner import EvalError
+
+    try:
+        with _progress(err) as progress:
+            return run(_RichProgress(progress))
+    except EvalError as exc:
+        raise _fail(err, str(exc)) from exc
 
 
 def _progress(console: Console) -> Progress:
@@ -136,7 +152,7 @@ def evaluate(
         return
     from rich.console import Console
 
-    from ouie.eval.runner import EvalError, EvalOptions, run_eval
+    from ouie.eval.runner import EvalOptions, run_eval
 
     err = Console(stderr=True)
     if not data:
@@ -165,11 +181,7 @@ def evaluate(
         threads=threads,
         latency_mixtures=latency_mixtures,
     )
-    try:
-        with _progress(err) as progress:
-            run = run_eval(options, progress=_RichProgress(progress))
-    except EvalError as exc:
-        raise _fail(err, str(exc)) from exc
+    run = _with_progress(err, lambda sink: run_eval(options, progress=sink))
     result = run.result
     if json_out is not None:
         _write(json_out, result.model_dump_json(indent=2) + "\n", err)
@@ -195,7 +207,6 @@ def _source_split(
     """``ouie eval --split source``: leave one source_repo out (docs/eval.md)."""
     from rich.console import Console
 
-    from ouie.eval.runner import EvalError
     from ouie.eval.source_split import SourceSplitOptions, run_source_split
 
     err = Console(stderr=True)
@@ -209,11 +220,7 @@ def _source_split(
         config=config,
         threads=threads,
     )
-    try:
-        with _progress(err) as progress:
-            result = run_source_split(options, progress=_RichProgress(progress))
-    except EvalError as exc:
-        raise _fail(err, str(exc)) from exc
+    result = _with_progress(err, lambda sink: run_source_split(options, progress=sink))
     if json_out is not None:
         _write(json_out, result.model_dump_json(indent=2) + "\n", err)
     if report is not None:
@@ -447,7 +454,6 @@ def _tune_source(
 ) -> None:
     """``ouie eval tune --split source``: thresholds from a false-alarm rate (docs/eval.md)."""
     from ouie.eval.alarm_tune import AlarmTuneOptions, run_alarm_tune
-    from ouie.eval.runner import EvalError
 
     options = AlarmTuneOptions(
         data_dirs=tuple(data),
@@ -459,11 +465,7 @@ def _tune_source(
         threads=threads,
         negatives=negatives,
     )
-    try:
-        with _progress(err) as progress:
-            result = run_alarm_tune(options, progress=_RichProgress(progress))
-    except EvalError as exc:
-        raise _fail(err, str(exc)) from exc
+    result = _with_progress(err, lambda sink: run_alarm_tune(options, progress=sink))
     if json_out is not None:
         _write(json_out, result.model_dump_json(indent=2) + "\n", err)
     if write_thresholds is not None:
