@@ -117,7 +117,7 @@ def _postgresql() -> str | None:
 
 
 def _fanotify() -> str | None:
-    from ouie.privacy.fswatch import FileWatch
+    from ouie.compliance.fswatch import FileWatch
 
     try:
         with FileWatch([Path("/tmp")], method="fanotify"):

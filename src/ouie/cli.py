@@ -25,7 +25,7 @@ ROLE_COMMAND_MODULES = (
     "ouie.models.cli",
     "ouie.eval.cli",
     "ouie.hub.cli",
-    "ouie.privacy.cli",
+    "ouie.compliance.cli",
     "ouie.sim.cli",
     "ouie.verify.cli",
 )

@@ -4,7 +4,8 @@ import math
 
 import numpy as np
 
-from ouie.core.geo import ENUFrame, distance_m, speed_of_sound
+from ouie.core.geo import ENUFrame, speed_of_sound
+from ouie.core.geometry import distance_m
 
 
 def test_enu_round_trip_and_axes() -> None:

@@ -95,3 +95,22 @@ def test_fallback_places_a_source_between_two_equally_loud_sensors() -> None:
     assert fix.used == (0, 1)
     louder = fallback([left, Observation(40.0, 0.0, 4.0, 0.0, -23.0)], radius_m=150.0)
     assert 0.0 < louder.east < 20.0  # pulled towards the louder sensor
+
+
+def test_batched_and_single_fits_agree_and_share_one_model() -> None:
+    # locate_many, consistent and locate all evaluate the same residual model
+    from ouie.hub.locate import consistent, locate_many
+
+    rng = np.random.default_rng(7)
+    problems = [_trial(rng, n, 0.0005)[0] for n in (4, 4, 5, 6, 3, 4)]
+    batched = locate_many(problems, C, onset_sigma_s=0.0005, source_up=1.0)
+    for obs, fix in zip(problems, batched, strict=True):
+        alone = locate(obs, C, onset_sigma_s=0.0005, source_up=1.0)
+        assert fix.method == alone.method
+        assert math.hypot(fix.east - alone.east, fix.north - alone.north) < 0.05
+    obs = problems[3]
+    positions = np.array([[o.east, o.north, o.up] for o in obs])
+    onsets = np.array([o.onset_s for o in obs])
+    assert consistent(positions, onsets, C, 1.0, max_residual_m=1.0)
+    onsets[2] += 0.05  # a late echo: 17 m of range no source position explains
+    assert not consistent(positions, onsets, C, 1.0, max_residual_m=1.0)

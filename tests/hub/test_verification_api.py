@@ -1,6 +1,6 @@
 """Verification through the hub's API (issue 8), per role, against the loopback peers:
 a real ONVIF PTZ device (SOAP over HTTP) and a MAVLink vehicle (UDP), both started by
-``ouie.verify.demo.start_demo_verification`` at the Saint-Étienne site."""
+``ouie.sim.verify_demo.start_demo_verification`` at the Saint-Étienne site."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ouie.core.labels import EventLabel
 from ouie.core.timebase import utc_now
 from ouie.hub import auth
 from ouie.hub.db import AuditEntry, Incident, User
-from ouie.verify.demo import DemoVerification, start_demo_verification
+from ouie.sim.verify_demo import DemoVerification, start_demo_verification
 from ouie.verify.drone import NoFlyZone
 from tests.web.hubenv import ROLES, HubEnv, client_hub
 

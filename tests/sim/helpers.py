@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ouie.sim.geo import LocalFrame
-from ouie.sim.site import FeatureCollection, GeoPoint, SensorSpec, Site, SiteSpec, build_site
+from ouie.config.site import FeatureCollection, GeoPoint, SensorSpec, SiteSpec
+from ouie.core.geometry import LocalFrame
+from ouie.sim.site import Site, build_site
 
 ORIGIN = (45.44, 4.387)
 

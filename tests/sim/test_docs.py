@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from ouie.config.site import CameraSpec, DroneDockSpec, SensorSpec, SiteSpec
 from ouie.sim.acoustics import Atmosphere, PropagationSettings
 from ouie.sim.ambience import AmbienceSettings
 from ouie.sim.runner import SimSettings, play
 from ouie.sim.scenario import EventSpec, Repeat, ScenarioSpec, build
-from ouie.sim.site import CameraSpec, DroneDockSpec, SensorSpec, SiteSpec
 from tests.node.fakes import LoudnessClassifier
 from tests.sim.fakes import FakeHub
 from tests.sim.test_runner import SHOT

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from ouie.config.loader import ConfigError
-from ouie.sim.geometry import point_in_polygon
+from ouie.config.site import bundled_site_dir
+from ouie.core.geometry import point_in_polygon
 from ouie.sim.scenario import along_street
-from ouie.sim.site import bundled_site_dir, load_site, resolve_site
+from ouie.sim.site import load_site, resolve_site
 
 
 def test_bundled_site_layout() -> None:

@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
+from ouie.config.drones import DroneDock, FlightRules
+from ouie.core.geometry import LocalFrame, bearing_distance
 from ouie.verify.dispatch import (
     ApprovalError,
     ApprovedMission,
     DroneDispatcher,
     SupervisorApproval,
 )
-from ouie.verify.drone import DroneDock, FlightRules, MissionPlan
+from ouie.verify.drone import MissionPlan
 from ouie.verify.events import (
     DroneCommandSent,
     DroneMissionApproved,
@@ -24,7 +26,6 @@ from ouie.verify.events import (
     EventLog,
     VerifyEvent,
 )
-from ouie.verify.geometry import LocalFrame, bearing_distance
 from tests.verify.conftest import ORIGIN, incident_at
 from tests.verify.mavlink_vehicle import MavlinkVehicle
 

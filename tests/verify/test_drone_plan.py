@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from ouie.config.drones import DroneDock, FlightRules
+from ouie.core.geometry import LocalFrame, bearing_distance
 from ouie.verify.drone import (
     MAV_CMD_DO_SET_ROI_LOCATION,
     MAV_CMD_NAV_LOITER_TIME,
@@ -14,14 +16,11 @@ from ouie.verify.drone import (
     MAV_CMD_NAV_RETURN_TO_LAUNCH,
     MAV_CMD_NAV_TAKEOFF,
     MAV_CMD_NAV_WAYPOINT,
-    DroneDock,
-    FlightRules,
     GeofenceError,
     MissionPlan,
     parse_no_fly_zones,
     plan_mission,
 )
-from ouie.verify.geometry import LocalFrame, bearing_distance
 from tests.verify.conftest import ORIGIN, incident_at
 
 FRAME = LocalFrame(*ORIGIN)

@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ouie.verify.cctv import CameraCuer, CameraPreset, CueError, OnvifPtzCamera, PtzLimits
+from ouie.config.cameras import CameraPreset, OnvifPtzCamera, PtzLimits
+from ouie.core.geometry import LocalFrame
+from ouie.verify.cctv import CameraCuer, CueError
 from ouie.verify.credentials import SecretBox
 from ouie.verify.events import CameraCued, CameraCueFailed, EventLog
-from ouie.verify.geometry import LocalFrame
 from tests.verify.conftest import ORIGIN, incident_at
 from tests.verify.onvif_device import PAN_TILT_SPACE, PROFILE_TOKEN, OnvifPtzDevice
 

@@ -8,31 +8,35 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
+from ouie.config.outputs import (
+    CapOutput,
+    RetryPolicy,
+    VmsWebhookOutput,
+    WebhookFilter,
+    WebhookOutput,
+)
 from ouie.core.labels import EventLabel
-from ouie.verify.cap import CapAction, CapOutput, cap_time, render_cap
+from ouie.verify.cap import CapAction, cap_time, render_cap
 from ouie.verify.cctv import CueResult
 from ouie.verify.credentials import SecretBox
+from ouie.verify.dead_letters import JsonlDeadLetters, MemoryDeadLetters
 from ouie.verify.events import EventLog, VmsBookmarkSent, WebhookDeadLettered, WebhookDelivered
 from ouie.verify.incident import IncidentNotice, IncidentRef
 from ouie.verify.outputs import Outputs
 from ouie.verify.peers.http_receiver import HttpReceiver
 from ouie.verify.plugin import OutputContext
-from ouie.verify.vms import VmsWebhookOutput
-from ouie.verify.webhook import (
+from ouie.verify.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    JsonlDeadLetters,
-    MemoryDeadLetters,
-    RetryPolicy,
-    WebhookFilter,
-    WebhookOutput,
     sign,
     verify_signature,
 )
+from ouie.verify.webhook import matches
 from tests._services import require_module
 from tests.verify.conftest import ORIGIN, incident_at
 
@@ -165,12 +169,12 @@ def test_unreachable_receiver_is_dead_lettered() -> None:
 
 def test_filters() -> None:
     f = WebhookFilter(labels=[EventLabel.GUNSHOT], sites=["saint-etienne"], min_score=0.8)
-    assert f.matches(notice(max_score=0.9))
-    assert not f.matches(notice(max_score=0.5))
-    assert not f.matches(notice(max_score=None))
-    assert not f.matches(notice(max_score=0.9, label=EventLabel.SIREN))
-    assert not f.matches(notice(max_score=0.9, site="lyon"))
-    assert not f.matches(notice("updated", max_score=0.9))
+    assert matches(f, notice(max_score=0.9))
+    assert not matches(f, notice(max_score=0.5))
+    assert not matches(f, notice(max_score=None))
+    assert not matches(f, notice(max_score=0.9, label=EventLabel.SIREN))
+    assert not matches(f, notice(max_score=0.9, site="lyon"))
+    assert not matches(f, notice("updated", max_score=0.9))
     with HttpReceiver() as receiver:
         config = WebhookOutput(id="h", url=receiver.url, filter=WebhookFilter(labels=["scream"]))
         run_outputs([config], [notice(), notice(label=EventLabel.SCREAM)], OutputContext())
@@ -328,3 +332,59 @@ def test_incident_ref_from_a_hub_row() -> None:
 
     ref = IncidentRef.from_record(Row())
     assert ref.label is EventLabel.SCREAM and ref.radius_m == 20.0 and ref.sensor_count == 3
+
+
+# -- the shared delivery base -------------------------------------------------------------
+
+
+def test_every_posting_output_dead_letters_the_same_way() -> None:
+    """Webhook, CAP and VMS deliveries go through one base: a final refusal becomes a dead
+    letter named after the output and its event, and ``close`` drains first."""
+    store = MemoryDeadLetters()
+    incident = incident_at(*ORIGIN)
+    cue = CueResult(
+        incident_id="inc-1",
+        camera_id="cam-hdv",
+        method="absolute",
+        bearing_deg=10.0,
+        tilt_deg=-5.0,
+        distance_m=100.0,
+        command_ms=5.0,
+    )
+    with HttpReceiver([404, 404, 404]) as refusing:
+        once = RetryPolicy(max_attempts=1)
+        outputs = Outputs(
+            [
+                WebhookOutput(id="hook", url=refusing.url, retry=once),
+                CapOutput(id="cap", url=refusing.url + "/cap", retry=once),
+                VmsWebhookOutput(id="vms", url=refusing.url + "/bookmarks", retry=once),
+            ],
+            OutputContext(dead_letters=store),
+        )
+
+        async def go() -> None:
+            await outputs.on_incident(notice())
+            await outputs.on_cue(incident, cue, "operator-1")
+            await outputs.close()
+
+        asyncio.run(go())
+    letters = {letter.output_id: letter for letter in store.list()}
+    assert {k: (v.event, v.last_error) for k, v in letters.items()} == {
+        "hook": ("incident.created", "HTTP 404"),
+        "cap": ("cap", "HTTP 404"),
+        "vms": ("vms.bookmark", "HTTP 404"),
+    }
+    assert all(letter.incident_id == "inc-1" for letter in letters.values())
+
+
+def test_a_cap_output_without_url_opens_no_client() -> None:
+    opened: list[str] = []
+
+    def client() -> httpx.AsyncClient:
+        opened.append("client")
+        return httpx.AsyncClient()
+
+    action = CapAction(CapOutput(), OutputContext(http_client=client))
+    asyncio.run(action.on_incident(notice()))
+    asyncio.run(action.close())
+    assert opened == [] and action.latest("inc-1") is not None

@@ -6,16 +6,9 @@ import math
 
 import pytest
 
-from ouie.verify.cctv import (
-    CameraPreset,
-    OnvifPtzCamera,
-    PtzLimits,
-    point_camera,
-    rank_cameras,
-    strip_userinfo,
-    zoom_for,
-)
-from ouie.verify.geometry import LocalFrame
+from ouie.config.cameras import CameraPreset, OnvifPtzCamera, PtzLimits
+from ouie.core.geometry import LocalFrame
+from ouie.verify.cctv import point_camera, rank_cameras, strip_userinfo, zoom_for
 from tests.verify.conftest import ORIGIN, incident_at
 
 FRAME = LocalFrame(*ORIGIN)

@@ -12,10 +12,10 @@ import yaml
 from typer.testing import CliRunner
 
 from ouie.config.verify import VerifySettings, load_verify_settings
+from ouie.core.geometry import LocalFrame
 from ouie.verify.credentials import SecretBox, SecretKeyError
 from ouie.verify.dispatch import SupervisorApproval
 from ouie.verify.events import CameraCued, EventLog, to_audit_event
-from ouie.verify.geometry import LocalFrame
 from ouie.verify.incident import IncidentNotice
 from ouie.verify.peers.http_receiver import HttpReceiver
 from ouie.verify.service import AUTO_CUE_ACTOR, VerificationService

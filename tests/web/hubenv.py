@@ -18,14 +18,15 @@ import httpx
 from fastapi.testclient import TestClient
 
 from ouie.config.hub import DatabaseSettings, HubSettings, RetentionSettings
+from ouie.config.site import SensorSpec
+from ouie.config.web import WebSettings
 from ouie.core.geo import speed_of_sound
 from ouie.core.labels import EventLabel
 from ouie.core.messages import EventMessage, LevelStats, StatusMessage
 from ouie.core.timebase import utc_now
 from ouie.hub import auth, sensors
 from ouie.hub.service import Hub
-from ouie.sim.site import SensorSpec, resolve_site
-from ouie.web.settings import WebSettings
+from ouie.sim.site import resolve_site
 
 SITE = "saint-etienne"
 PASSWORD = "correct horse battery"
@@ -166,14 +167,14 @@ def free_port() -> int:
 @contextmanager
 def client_hub(tmp_path: Path, **web: object) -> Iterator[tuple[HubEnv, TestClient]]:
     """A hub behind Starlette's in-process test client (no server, no browser)."""
-    from ouie.hub.api import create_app
+    from ouie.web.app import create_hub_app
 
     hub = Hub(settings_for(tmp_path / "hub.sqlite3", **web))
     hub.prepare()
     env = HubEnv(hub)
     env.add_users()
     env.register_site()
-    app = create_app(hub)
+    app = create_hub_app(hub)
     with TestClient(app) as client:
         env.client = client
         env.base_url = str(client.base_url)
@@ -189,14 +190,14 @@ def running_hub(tmp_path: Path, **web: object) -> Iterator[HubEnv]:
     """A hub with its HTTP server (uvicorn, loopback) in a background thread."""
     import uvicorn
 
-    from ouie.hub.api import create_app
+    from ouie.web.app import create_hub_app
 
     hub = Hub(settings_for(tmp_path / "hub.sqlite3", **web))
     hub.prepare()
     env = HubEnv(hub)
     env.add_users()
     env.register_site()
-    app = create_app(hub)
+    app = create_hub_app(hub)
     port = free_port()
     config = uvicorn.Config(
         app,

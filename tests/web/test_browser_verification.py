@@ -2,7 +2,7 @@
 a supervisor approves a drone flight to it, and the drone appears on the map.
 
 The hub runs as in ``test_browser.py`` (uvicorn on loopback, SQLite); verification is the
-demo's (``ouie.verify.demo.start_demo_verification``): loopback ONVIF PTZ devices and a
+demo's (``ouie.sim.verify_demo.start_demo_verification``): loopback ONVIF PTZ devices and a
 MAVLink vehicle at the Saint-Étienne site, started on the hub's own event loop.
 """
 
@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from ouie.core.labels import EventLabel
 from ouie.hub.db import AuditEntry, Incident
-from ouie.verify.demo import DemoVerification, start_demo_verification
+from ouie.sim.verify_demo import DemoVerification, start_demo_verification
 from tests._services import CHROMIUM
 from tests.web.hubenv import HubEnv, log_in, running_hub
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, cast
 from xml.etree import ElementTree
 
@@ -11,10 +14,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from ouie.config.cameras import OnvifPtzCamera, PtzLimits
+from ouie.config.drones import DroneDock
+from ouie.config.site import find_site
+from ouie.config.verify import VerifySettings
 from ouie.core.labels import EventLabel
 from ouie.hub.db import AuditEntry, Incident
 from ouie.web import mount_web, plots
-from ouie.web.geo import point_in_polygon
+from ouie.web.geo import Zone
 from ouie.web.routes import PUBLIC_PATHS
 from tests.web.hubenv import PASSWORD, HubEnv
 
@@ -34,6 +41,42 @@ def login(client: TestClient, username: str) -> str:
     response = client.post("/api/v1/auth/login", json={"username": username, "password": PASSWORD})
     assert response.status_code == 200, response.text
     return str(response.json()["csrf_token"])
+
+
+#: Deployed equipment that differs from the site plan's (``cam-place-ne`` & co.): the console
+#: must show these, because they are what the verify API can cue.
+DEPLOYED = VerifySettings(
+    cameras=[
+        OnvifPtzCamera(
+            id="cam-deployed",
+            lat=45.44012,
+            lon=4.38690,
+            height_m=7.0,
+            onvif_url="http://10.0.0.21",
+            ptz=PtzLimits(heading_deg=45.0, fov_wide_deg=58.0),
+            max_range_m=220.0,
+        )
+    ],
+    docks=[
+        DroneDock(id="dock-deployed", lat=45.4405, lon=4.3862, connection="udpout:10.0.0.50:14550")
+    ],
+)
+
+
+@dataclass
+class StandIn:
+    """An attached verification service as far as the console reads it: its settings."""
+
+    settings: VerifySettings
+
+
+@contextmanager
+def verification(env: HubEnv, settings: VerifySettings = DEPLOYED) -> Iterator[None]:
+    env.hub.verification = cast(Any, StandIn(settings))
+    try:
+        yield
+    finally:
+        env.hub.verification = None
 
 
 def wait_incident(env: HubEnv, label: str, timeout_s: float = 5.0) -> Incident:
@@ -152,7 +195,8 @@ def test_map_data_has_plan_sensors_and_open_incidents(web: tuple[HubEnv, TestCli
     kinds = {f["properties"]["kind"] for f in data["plan"]["features"]["features"]}
     assert {"street", "building", "square"} <= kinds
     assert len(data["sensors"]) == 16
-    assert data["plan"]["cameras"] and data["plan"]["docks"]
+    # no verification attached: no cameras or docks, whatever the site plan lists
+    assert data["plan"]["cameras"] == [] and data["plan"]["docks"] == []
     (incident,) = data["incidents"]
     assert incident["label"] == "gunshot" and incident["ellipse_major_m"] is not None
 
@@ -201,10 +245,42 @@ def test_plots_are_well_formed_svg() -> None:
     assert "Siren &lt;&amp;&gt;" in str(svgs[0])
 
 
-def test_point_in_polygon() -> None:
-    square = [(0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0)]
-    assert point_in_polygon(0.5, 0.5, square)
-    assert not point_in_polygon(1.5, 0.5, square)
+def test_zone_edge_counts_as_inside_like_ouie_check() -> None:
+    zone = Zone("z", ((0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0)))
+    assert zone.contains(0.5, 0.5) and zone.contains(0.0, 0.5) and zone.contains(1.0, 1.0)
+    assert not zone.contains(1.5, 0.5)
+    holed = Zone("h", ((0.0, 0.0), (0.0, 4.0), (4.0, 4.0), (4.0, 0.0)), (((1, 1), (1, 2), (2, 2)),))
+    assert not holed.contains(1.2, 1.5) and holed.contains(1.0, 1.5)
+
+
+def test_console_equipment_is_the_verify_configs_not_the_site_plans(
+    web: tuple[HubEnv, TestClient],
+) -> None:
+    env, client = web
+    env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705)
+    incident = wait_incident(env, "gunshot")
+    login(client, "admin")
+    plan_cameras = {c.id for c in find_site("saint-etienne").spec.cameras}
+    assert plan_cameras and "cam-deployed" not in plan_cameras
+    with verification(env):
+        plan = client.get("/console/map.json").json()["plan"]
+        page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+        admin = client.get("/console/admin", headers=HTML).text
+    assert plan["cameras"] == [
+        {
+            "id": "cam-deployed",
+            "lat": 45.44012,
+            "lon": 4.38690,
+            "heading_deg": 45.0,
+            "fov_deg": 58.0,
+            "range_m": 220.0,
+        }
+    ]
+    assert plan["docks"] == [{"id": "dock-deployed", "lat": 45.4405, "lon": 4.3862}]
+    assert [c["id"] for c in plan["cameras"]] == [c.id for c in DEPLOYED.cameras]
+    assert "cam-deployed" in page and "cam-deployed" in admin and "dock-deployed" in admin
+    for camera_id in plan_cameras:
+        assert camera_id not in page and camera_id not in admin
 
 
 def test_verification_buttons_follow_the_hubs_routes(web: tuple[HubEnv, TestClient]) -> None:
@@ -213,14 +289,12 @@ def test_verification_buttons_follow_the_hubs_routes(web: tuple[HubEnv, TestClie
     incident = wait_incident(env, "gunshot")
     login(client, "operator")
     page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
-    # cameras ranked; the verification routes exist but no service is attached: no buttons
-    assert "cam-place-ne" in page and "data-verify=" not in page
+    # the verification routes exist but no service is attached: no cameras, no buttons
+    assert "cam-" not in page and "data-verify=" not in page
 
-    env.hub.verification = cast(Any, object())  # stands in for an attached service
-    try:
+    with verification(env):
         page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
-    finally:
-        env.hub.verification = None
+    assert "cam-deployed" in page
     assert f'data-verify="/api/v1/incidents/{incident.id}/camera-cue"' in page
     assert 'data-testid="drone-plan"' in page
 

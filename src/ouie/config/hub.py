@@ -10,17 +10,14 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ouie.privacy.compliance_settings import ComplianceSettings
-from ouie.web.settings import WebSettings
+from ouie.config.base import Section
+from ouie.config.compliance import ComplianceSettings
+from ouie.config.web import WebSettings
 
 SiteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class DatabaseSettings(Section):

@@ -5,27 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ouie.config.base import Section
+from ouie.config.classifiers import BackendSettings, CompactSettings
 from ouie.core.labels import EventLabel
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
 #: Starting thresholds per label; tuned on dev folds by ``ouie eval`` (docs/benchmarks.md).
 DEFAULT_THRESHOLDS: dict[EventLabel, float] = {label: 0.5 for label in EventLabel}
-
-
-class ClassifierSettings(Section):
-    backend: str = Field(default="compact", description="registered backend name")
-    model_dir: Path | None = Field(default=None, description="overrides OUIE_MODEL_DIR")
-    threads: int = Field(default=1, ge=1, le=64, description="inference threads")
-    hop_s: float | None = Field(default=None, gt=0.0, le=2.0, description="override the hop")
 
 
 class EventSettings(Section):
@@ -110,7 +101,9 @@ class NodeSettings(BaseSettings):
         default=None, description="dB SPL of a 0 dBFS sine; enables level_db_spl"
     )
     ring_buffer_s: float = Field(default=4.0, ge=1.0, le=30.0)
-    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    classifier: BackendSettings = Field(
+        default_factory=CompactSettings, description="the backend, by ``backend``, and its settings"
+    )
     events: EventSettings = Field(default_factory=EventSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     source: SourceSettings = Field(default_factory=SourceSettings)

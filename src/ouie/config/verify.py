@@ -34,29 +34,24 @@ outputs:
   - {type: mqtt, url: mqtt://127.0.0.1:1883}
   - {type: vms_webhook, id: vms, url: http://vms.local/bookmarks}
 ```
+
+The cameras', docks' and outputs' models are in ``ouie.config.cameras``, ``drones`` and
+``outputs``; the plugins in ``ouie.verify`` import them from there.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ouie.config.base import Section
+from ouie.config.cameras import OnvifPtzCamera
+from ouie.config.drones import DroneDock, FlightRules
+from ouie.config.outputs import OutputConfig
+from ouie.config.secrets import SecretSettings
 from ouie.core.labels import EventLabel
-from ouie.verify.cctv import OnvifPtzCamera
-from ouie.verify.drone import DroneDock, FlightRules
-from ouie.verify.outputs import OutputConfig
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class SecretSettings(Section):
-    key_file: Path | None = Field(
-        default=None, description="Fernet key file (mode 600); OUIE_SECRET_KEY wins"
-    )
 
 
 class CueingSettings(Section):

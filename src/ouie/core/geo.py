@@ -5,6 +5,9 @@ geodetic coordinates (EPSG:4979: longitude, latitude, ellipsoidal height) to Ear
 Earth-fixed coordinates (EPSG:4978) with pyproj, then rotated into the tangent plane at the
 origin. The conversion is exact (no flat-Earth approximation), so it is good for any site
 size; the inverse goes back the same way.
+
+The 2-D views of this frame (``LocalFrame``: east/north on the ellipsoid), distances,
+bearings and polygons live in ``ouie.core.geometry``.
 """
 
 from __future__ import annotations
@@ -90,11 +93,25 @@ class ENUFrame:
         lon, lat, h = _from_ecef().transform(ecef[0], ecef[1], ecef[2])
         return float(lat), float(lon), float(h)
 
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Horizontal distance between two nearby WGS84 points, in metres (ENU at the first)."""
-    east, north, _ = ENUFrame(lat1, lon1).to_enu(lat2, lon2, 0.0)
-    return math.hypot(east, north)
+    def to_geodetic_many(
+        self, east: FloatArray, north: FloatArray, up: FloatArray
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(lat, lon, ellipsoidal height)`` arrays of ENU points (one pyproj call)."""
+        enu = np.stack(
+            [
+                np.atleast_1d(np.asarray(east, dtype=np.float64)),
+                np.atleast_1d(np.asarray(north, dtype=np.float64)),
+                np.atleast_1d(np.asarray(up, dtype=np.float64)),
+            ],
+            axis=-1,
+        )
+        ecef = enu @ self._rot + self._origin
+        lon, lat, h = _from_ecef().transform(ecef[:, 0], ecef[:, 1], ecef[:, 2])
+        return (
+            np.asarray(lat, dtype=np.float64),
+            np.asarray(lon, dtype=np.float64),
+            np.asarray(h, dtype=np.float64),
+        )
 
 
 def speed_of_sound(temperature_c: float) -> float:

@@ -494,7 +494,7 @@ def _tune_folds(
     from rich.progress import Progress
     from rich.table import Table
 
-    from ouie.config.node import ClassifierSettings
+    from ouie.config.classifiers import ClassifierSettings
     from ouie.eval.dataset import DatasetError, load_dataset, select_folds
     from ouie.eval.tune import SpeechFloorSource, speech_floor_clips, tuning_folds
     from ouie.eval.tune import tune as run_tune
@@ -551,8 +551,6 @@ def _tune_folds(
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """Add ``ouie eval`` (and ``ouie eval compare``) to the root app."""
-    from ouie.privacy.cli import register_privacy  # `ouie eval privacy` (privacy pack)
-
-    register_privacy(eval_app)
+    """Add ``ouie eval`` (and ``ouie eval compare``) to the root app; ``ouie eval privacy``
+    is added by ``ouie.compliance.cli``, which sits above eval."""
     app.add_typer(eval_app)

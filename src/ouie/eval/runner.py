@@ -15,7 +15,6 @@ Passes (docs/eval.md):
 
 from __future__ import annotations
 
-import importlib
 import platform
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -177,35 +176,27 @@ def _settings(options: EvalOptions) -> NodeSettings:
 
 
 def make_classifier(options: EvalOptions, settings: NodeSettings) -> Classifier:
-    """The backend's classifier; ``--device cuda`` through the settings' ``device`` field
-    when the build has one, else through a backend's ``create(..., providers=...)`` and
-    ``providers_for(device)`` (onnxruntime backends)."""
-    from ouie.node.classifiers.registry import backend_names, create_classifier
+    """The backend's classifier, from the configured classifier settings with the options'
+    backend and threads; ``--device cuda`` through the backend's ``device`` setting (the
+    onnxruntime backends that have a GPU path)."""
+    from ouie.node.classifiers.registry import backend_settings, create_classifier
 
-    update: dict[str, object] = {"backend": options.backend, "threads": options.threads}
-    chosen = settings.classifier
     try:
-        if options.device == "cpu" or "device" in type(chosen).model_fields:
-            if options.device != "cpu":
-                update["device"] = options.device
-            return create_classifier(chosen.model_copy(update=update))
-        if options.backend not in backend_names():
-            return create_classifier(chosen.model_copy(update=update))  # its own error
-        module = importlib.import_module(f"ouie.node.classifiers.{options.backend}")
-        providers_for = getattr(module, "providers_for", None)
-        if providers_for is None:
-            raise EvalError(
-                f"--device {options.device}: backend {options.backend!r} has no GPU path; "
-                "run it with --device cpu"
+        chosen = backend_settings(
+            settings.classifier.model_copy(
+                update={"backend": options.backend, "threads": options.threads}
             )
-        model = module.create(
-            chosen.model_copy(update=update), providers=providers_for(options.device)
         )
+        if options.device != "cpu":
+            if "device" not in type(chosen).model_fields:
+                raise EvalError(
+                    f"--device {options.device}: backend {options.backend!r} has no GPU path; "
+                    "run it with --device cpu"
+                )
+            chosen = chosen.model_copy(update={"device": options.device})
+        return create_classifier(chosen)
     except (ClassifierError, RuntimeError) as exc:
         raise EvalError(str(exc)) from exc
-    if not isinstance(model, Classifier):
-        raise EvalError(f"backend {options.backend!r} did not return a classifier")
-    return model
 
 
 def device_in_use(model: Classifier, asked: str) -> str:

@@ -32,11 +32,11 @@ import numpy.typing as npt
 from ouie.config.node import DEFAULT_THRESHOLDS
 from ouie.core.labels import EVENT_LABELS, EventLabel, is_target
 from ouie.eval.dataset import N_FOLDS, Clip, load_dataset, select_folds
+from ouie.eval.noise import RATE, mix, street_noise
 from ouie.node.audio_io import AudioInputError, read_audio, to_rate
 from ouie.node.classifiers.base import Classifier, FloatArray
 from ouie.node.pipeline import score_timeline
 from ouie.node.tuned import TunedThresholds, model_family
-from ouie.privacy.leakage import RATE, mix, street_noise
 
 MIN_POSITIVES = 5
 #: A label with too few clips to measure F1 is tuned on its negatives alone: the lowest

@@ -16,28 +16,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+# the record type is core's, so verify can build records without importing the hub
+from ouie.core.audit import AuditEvent as AuditEvent
 from ouie.core.timebase import utc_now
 from ouie.hub.db import AuditEntry, AuditHead, dumps
 
 GENESIS = "0" * 64
-
-
-@dataclass(frozen=True)
-class AuditEvent:
-    """One thing that happened, as the audit log records it (never audio or content)."""
-
-    actor: str
-    action: str
-    object_type: str
-    object_id: str
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def entry_hash(

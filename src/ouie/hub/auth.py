@@ -108,6 +108,8 @@ class Principal:
     role: Role
     via: str  # "session" | "token"
     csrf_token: str | None = None
+    #: when a console session ends (the console warns before it does); None for tokens
+    expires_at: datetime | None = None
 
     def can(self, perm: Perm) -> bool:
         return perm in PERMISSIONS[self.role]
@@ -115,7 +117,7 @@ class Principal:
 
 def create_user(session: Session, username: str, password: str, role: str, now: datetime) -> User:
     role_value = Role(role)
-    if session.execute(select(User).where(User.username == username)).scalar_one_or_none():
+    if find_user(session, username) is not None:
         raise ValueError(f"user {username!r} exists")
     user = User(
         username=username,
@@ -130,7 +132,7 @@ def create_user(session: Session, username: str, password: str, role: str, now: 
 
 
 def authenticate_password(session: Session, username: str, password: str) -> User | None:
-    user = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    user = find_user(session, username)
     if user is None or not user.active:
         verify_password(_DUMMY_HASH, password)
         return None
@@ -173,7 +175,14 @@ def principal_from_session(session: Session, token: str, now: datetime) -> Princ
     user_session, user = row
     if user_session.expires_at < now or not user.active:
         return None
-    return Principal(user.id, user.username, Role(user.role), "session", user_session.csrf_token)
+    return Principal(
+        user.id,
+        user.username,
+        Role(user.role),
+        "session",
+        user_session.csrf_token,
+        user_session.expires_at,
+    )
 
 
 def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
@@ -196,6 +205,47 @@ def principal_from_token(session: Session, token: str, now: datetime) -> Princip
     if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=5):
         api_token.last_used_at = now
     return Principal(user.id, user.username, Role(user.role), "token")
+
+
+def identify(
+    session: Session, *, bearer: str | None, session_token: str | None, now: datetime
+) -> Principal | None:
+    """Who presents these credentials: a bearer API token wins over a session cookie. The
+    API's guard and the console's pages both ask this, so they cannot disagree."""
+    if bearer:
+        return principal_from_token(session, bearer, now)
+    if session_token:
+        return principal_from_session(session, session_token, now)
+    return None
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.execute(select(User).order_by(User.username)).scalars())
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+
+
+def change_user(
+    user: User,
+    *,
+    role: Role | None = None,
+    active: bool | None = None,
+    password: str | None = None,
+) -> dict[str, str | bool]:
+    """Apply the given changes; returns what changed, for the audit entry (never a password)."""
+    changed: dict[str, str | bool] = {}
+    if role is not None:
+        user.role = role.value
+        changed["role"] = role.value
+    if active is not None:
+        user.active = active
+        changed["active"] = active
+    if password is not None:
+        user.password_hash = hash_password(password)
+        changed["password"] = "changed"
+    return changed
 
 
 class LoginLimiter:

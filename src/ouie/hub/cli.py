@@ -50,13 +50,13 @@ def hub_command(
 
     import uvicorn
 
-    from ouie.hub.api import create_app
     from ouie.hub.service import Hub
+    from ouie.web.app import create_hub_app  # API + console: this command is a composition root
 
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    from ouie.privacy.check import ComplianceError, startup_check
+    from ouie.compliance.check import ComplianceError, startup_check
     from ouie.privacy.scrub import install_log_scrubbing
 
     install_log_scrubbing()
@@ -71,7 +71,7 @@ def hub_command(
         hub.prepare()
         typer.echo("database migrated")
         return
-    app = create_app(hub)
+    app = create_hub_app(hub)
     uvicorn.run(
         app,
         host=host or settings.http.host,

@@ -40,31 +40,6 @@ class TransitionError(ValueError):
     pass
 
 
-def summary(incident: Incident) -> dict[str, Any]:
-    """What lists, the live stream and integrators see of an incident."""
-    return {
-        "id": incident.id,
-        "site": incident.site,
-        "label": incident.label,
-        "state": incident.state,
-        "created_at": incident.created_at.isoformat(),
-        "updated_at": incident.updated_at.isoformat(),
-        "first_onset": incident.first_onset.isoformat(),
-        "last_onset": incident.last_onset.isoformat(),
-        "lat": incident.lat,
-        "lon": incident.lon,
-        "method": incident.method,
-        "radius_m": incident.radius_m,
-        "ellipse_major_m": incident.ellipse_major_m,
-        "ellipse_minor_m": incident.ellipse_minor_m,
-        "ellipse_angle_deg": incident.ellipse_angle_deg,
-        "residual_rms_m": incident.residual_rms_m,
-        "sensor_count": incident.sensor_count,
-        "detection_count": incident.detection_count,
-        "max_score": incident.max_score,
-    }
-
-
 def get(session: Session, incident_id: str) -> Incident:
     incident = session.get(Incident, incident_id)
     if incident is None:

@@ -97,6 +97,35 @@ def _linear_start(
     return out
 
 
+class _TdoaModel:
+    """Range residuals (m) of ``v = (x, y, t0)`` and their Jacobian, for one problem
+    (``positions [n, 3]``, ``t [n]``) or a stack of them (``[m, n, 3]``, ``[m, n]``, with
+    ``v [m, 3]``): the robust fit, the consistency check and the batched solver share it.
+    ``t`` is relative to the earliest onset, so ``t0`` is too."""
+
+    def __init__(self, positions: FloatArray, t: FloatArray, c: float, source_up: float) -> None:
+        self.positions = positions
+        self.t = t
+        self.c = c
+        self._dz2 = (positions[..., 2] - source_up) ** 2
+
+    def _offsets(self, v: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+        dx = v[..., None, 0] - self.positions[..., 0]
+        dy = v[..., None, 1] - self.positions[..., 1]
+        return dx, dy, np.sqrt(dx**2 + dy**2 + self._dz2)
+
+    def residuals(self, v: FloatArray) -> FloatArray:
+        _, _, d = self._offsets(v)
+        out: FloatArray = d - (self.t - v[..., None, 2]) * self.c
+        return out
+
+    def jacobian(self, v: FloatArray) -> FloatArray:
+        dx, dy, d = self._offsets(v)
+        d = np.maximum(d, 1e-6)  # a source on a sensor: any direction will do
+        jac: FloatArray = np.stack([dx / d, dy / d, np.full_like(d, self.c)], axis=-1)
+        return jac
+
+
 def _gauss_newton(
     residuals: Callable[[FloatArray], FloatArray],
     jacobian: Callable[[FloatArray], FloatArray],
@@ -138,23 +167,8 @@ def _solve(
     """Best (x, y, t0), its cost and the Jacobian, over a few starting points."""
     ref = float(onsets.min())
     t = onsets - ref
-
-    def residuals(v: FloatArray) -> FloatArray:
-        d = np.sqrt(
-            (positions[:, 0] - v[0]) ** 2
-            + (positions[:, 1] - v[1]) ** 2
-            + (positions[:, 2] - source_up) ** 2
-        )
-        out: FloatArray = d - (t - v[2]) * c
-        return out
-
-    def jacobian(v: FloatArray) -> FloatArray:
-        dx = v[0] - positions[:, 0]
-        dy = v[1] - positions[:, 1]
-        d = np.sqrt(dx**2 + dy**2 + (positions[:, 2] - source_up) ** 2)
-        d = np.maximum(d, 1e-6)
-        jac: FloatArray = np.column_stack([dx / d, dy / d, np.full_like(d, c)])
-        return jac
+    model = _TdoaModel(positions, t, c, source_up)
+    residuals, jacobian = model.residuals, model.jacobian
 
     centroid = positions[:, :2].mean(axis=0)
     first = positions[int(np.argmin(t)), :2]
@@ -305,27 +319,11 @@ def consistent(
     start = _linear_start(positions, t, c, source_up)
     if start is None:
         return True
-
-    def residuals(v: FloatArray) -> FloatArray:
-        d = np.sqrt(
-            (positions[:, 0] - v[0]) ** 2
-            + (positions[:, 1] - v[1]) ** 2
-            + (positions[:, 2] - source_up) ** 2
-        )
-        out: FloatArray = d - (t - v[2]) * c
-        return out
-
-    def jacobian(v: FloatArray) -> FloatArray:
-        dx = v[0] - positions[:, 0]
-        dy = v[1] - positions[:, 1]
-        d = np.maximum(np.sqrt(dx**2 + dy**2 + (positions[:, 2] - source_up) ** 2), 1e-6)
-        jac: FloatArray = np.column_stack([dx / d, dy / d, np.full_like(d, c)])
-        return jac
-
+    model = _TdoaModel(positions, t, c, source_up)
     first = positions[int(np.argmin(t)), :2]
     x0 = np.array([start[0], start[1], -float(np.linalg.norm(start - first)) / c])
-    fit = _gauss_newton(residuals, jacobian, x0, iterations=10)
-    return fit is not None and float(np.max(np.abs(residuals(fit)))) <= max_residual_m
+    fit = _gauss_newton(model.residuals, model.jacobian, x0, iterations=10)
+    return fit is not None and float(np.max(np.abs(model.residuals(fit)))) <= max_residual_m
 
 
 def locate_many(
@@ -374,24 +372,18 @@ def locate_many(
         v[:, :2] = lin[:, :2]
         first = pos[rows, ref, :2]
         v[:, 2] = -np.linalg.norm(lin[:, :2] - first, axis=1) / c
-        dz2 = (pos[:, :, 2] - source_up) ** 2
+        model = _TdoaModel(pos, t, c, source_up)
         for _ in range(8):
-            dx = v[:, None, 0] - pos[:, :, 0]
-            dy = v[:, None, 1] - pos[:, :, 1]
-            dist = np.maximum(np.sqrt(dx**2 + dy**2 + dz2), 1e-6)
-            r = dist - (t - v[:, None, 2]) * c
-            jac = np.stack([dx / dist, dy / dist, np.full_like(dist, c)], axis=2)
+            r = model.residuals(v)
+            jac = model.jacobian(v)
             jtj = np.einsum("mni,mnj->mij", jac, jac) + 1e-9 * np.eye(3)
             jtr = np.einsum("mni,mn->mi", jac, r)
             try:
                 v = v - np.linalg.solve(jtj, jtr[..., None])[..., 0]
             except np.linalg.LinAlgError:
                 break
-        dx = v[:, None, 0] - pos[:, :, 0]
-        dy = v[:, None, 1] - pos[:, :, 1]
-        dist = np.maximum(np.sqrt(dx**2 + dy**2 + dz2), 1e-6)
-        r = dist - (t - v[:, None, 2]) * c
-        jac = np.stack([dx / dist, dy / dist, np.full_like(dist, c)], axis=2)
+        r = model.residuals(v)
+        jac = model.jacobian(v)
         centroid = pos[:, :, :2].mean(axis=1)
         spread = np.max(np.linalg.norm(pos[:, :, :2] - centroid[:, None, :], axis=2), axis=1)
         near = np.linalg.norm(v[:, :2] - centroid, axis=1) <= np.maximum(2.0 * spread, 50.0)

@@ -18,6 +18,11 @@ class SensorError(ValueError):
     pass
 
 
+def all_sensors(session: Session) -> list[Sensor]:
+    """Every registered sensor, by site and id (API and console lists)."""
+    return list(session.execute(select(Sensor).order_by(Sensor.site, Sensor.sensor_id)).scalars())
+
+
 def find(session: Session, site: str, sensor_id: str) -> Sensor | None:
     return session.execute(
         select(Sensor).where(Sensor.site == site, Sensor.sensor_id == sensor_id)
@@ -116,23 +121,3 @@ def rotate_token(session: Session, sensor: Sensor, actor: str, now: datetime) ->
         at=now,
     )
     return token
-
-
-def describe(sensor: Sensor, stale_after_s: float, now: datetime) -> dict[str, Any]:
-    age = (now - sensor.last_seen_at).total_seconds() if sensor.last_seen_at else None
-    health = "offline" if age is None or age > stale_after_s else sensor.health
-    return {
-        "site": sensor.site,
-        "sensor_id": sensor.sensor_id,
-        "name": sensor.name,
-        "lat": sensor.lat,
-        "lon": sensor.lon,
-        "height_m": sensor.height_m,
-        "mounting_height_m": sensor.mounting_height_m,
-        "mounting": sensor.mounting,
-        "calibration_db": sensor.calibration_db,
-        "thresholds": sensor.thresholds or {},
-        "last_seen_at": sensor.last_seen_at.isoformat() if sensor.last_seen_at else None,
-        "health": health,
-        "status": sensor.last_status,
-    }

@@ -1,8 +1,9 @@
 """The hub as one object: storage, ingest workers, fusion, live updates, retention.
 
 ``Hub`` is the composition root of the ``hub`` role. ``ouie hub`` wraps it in the HTTP
-server (``ouie.hub.api.create_app``); ``ouie demo`` and tests build one around an
-``InProcBus`` so nodes and hub share a process without a broker.
+server (``ouie.hub.api.create_app``; with the console, ``ouie.web.app.create_hub_app``);
+``ouie demo`` and tests build one around an ``InProcBus`` so nodes and hub share a process
+without a broker.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +22,7 @@ from ouie.config.hub import HubSettings
 from ouie.core.labels import EventLabel
 from ouie.core.messages import ThresholdConfigMessage, topic_for
 from ouie.core.timebase import utc_now
-from ouie.hub import audit, incidents
+from ouie.hub import audit
 from ouie.hub.db import Incident, Sensor, make_engine, migrate, session_factory
 from ouie.hub.fusion import Fuser, IncidentChange
 from ouie.hub.ingest import BatchProcessor, Envelope, IngestWorker, Validator
@@ -29,12 +31,18 @@ from ouie.hub.metrics import HubMetrics
 from ouie.hub.mqtt import MqttIngest
 from ouie.hub.registry import SensorRegistry
 from ouie.hub.retention import run_retention
+from ouie.hub.schemas import IncidentSummary
 from ouie.transport.inproc import InProcBus, Subscription
 
 if TYPE_CHECKING:
     from ouie.verify.service import VerificationService
 
 log = logging.getLogger(__name__)
+
+#: committed incident changes: ``(incident id, "created"|"updated"|"state_changed"|"closed")``
+IncidentChanges = list[tuple[str, str]]
+#: called with each batch of committed changes; must not block (it runs on ingest's path)
+ChangeListener = Callable[[IncidentChanges], None]
 
 
 class Hub:
@@ -62,8 +70,10 @@ class Hub:
         self._bus_subs: list[Subscription] = []
         self.started = False
         self._bus_inflight = 0
-        # issue 8: verification actions, attached by ``ouie.hub.verification.attach``
+        # issue 8: verification actions, attached by ``ouie.hub.verification.attach``, which
+        # also adds its incident listener: the hub calls listeners and never imports them
         self.verification: VerificationService | None = None
+        self.change_listeners: list[ChangeListener] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.background: set[asyncio.Task[Any]] = set()
 
@@ -134,30 +144,37 @@ class Hub:
             self.registry.load(session)
 
     def _on_changes(self, changes: list[IncidentChange]) -> None:
-        self.notify_verification([(change.incident_id, change.kind) for change in changes])
+        self.notify_changes([(change.incident_id, change.kind) for change in changes])
         if not self.live.subscribers:
             return
         ids = list({change.incident_id for change in changes})
         with self.sessions() as session:
             rows = session.execute(select(Incident).where(Incident.id.in_(ids))).scalars().all()
-            by_id = {row.id: incidents.summary(row) for row in rows}
+            by_id = {row.id: IncidentSummary.of(row) for row in rows}
         for change in changes:
-            data = by_id.get(change.incident_id)
-            if data is not None:
-                self.live.publish({"type": f"incident.{change.kind}", "incident": data})
+            summary = by_id.get(change.incident_id)
+            if summary is not None:
+                self.publish_incident(summary, change.kind)
 
-    def notify_verification(self, changes: list[tuple[str, str]]) -> None:
-        """Hand committed incident changes ``(id, "created"|"updated"|"state_changed"|
-        "closed")`` to the verification service (webhooks, CAP, MQTT, auto-cue), if one is
-        attached. Never blocks; callable from any thread."""
-        if self.verification is None or not changes:
+    def notify_changes(self, changes: IncidentChanges) -> None:
+        """Hand committed incident changes to the listeners (the verification service's
+        webhooks, CAP, MQTT and auto-cue when one is attached). Never blocks; callable from
+        any thread."""
+        if not changes:
             return
-        from ouie.hub.verification import incident_hook
+        for listener in list(self.change_listeners):
+            listener(changes)
 
-        incident_hook(self, changes)
+    def publish_incident(self, summary: IncidentSummary, kind: str = "updated") -> None:
+        """Send ``incident.<kind>`` to the live stream's subscribers (JSON-ready data)."""
+        self.live.publish({"type": f"incident.{kind}", "incident": summary.model_dump(mode="json")})
 
-    def notify_incident(self, incident: Incident, kind: str = "updated") -> None:
-        self.live.publish({"type": f"incident.{kind}", "incident": incidents.summary(incident)})
+    def record_read(
+        self, session: Session, actor: str, action: str, object_id: str, **detail: Any
+    ) -> None:
+        """Audit a read of incident data (API and console alike) and count it."""
+        audit.record(session, audit.AuditEvent(actor, action, "incident", object_id, detail))
+        self.metrics.audit_entries.inc()
 
     async def publish_thresholds(
         self, site: str, sensor_id: str, thresholds: dict[str, float]

@@ -23,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
-from ouie.config.node import ClassifierSettings, EventSettings, PrivacySettings
+from ouie.config.classifiers import ClassifierSettings
+from ouie.config.node import EventSettings, PrivacySettings
 
 FloatArray = npt.NDArray[np.float32]
 BENCH_RATE = 32000  # a typical sensor capture rate: exercises the resampler too

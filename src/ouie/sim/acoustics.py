@@ -25,8 +25,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
+from ouie.core.geometry import Point, segment_spans_inside
 from ouie.core.model_base import StrictModel
-from ouie.sim.geometry import crossing_span
 from ouie.sim.site import Building
 
 FloatArray = npt.NDArray[np.float64]
@@ -118,6 +118,19 @@ class PropagationPath:
     delay_s: float
     gain: float  # spreading × reflection, linear pressure, relative to 1 m
     screens: tuple[Screen, ...]
+
+
+def crossing_span(p1: Point, p2: Point, outline: tuple[Point, ...]) -> tuple[float, float] | None:
+    """``(t_in, t_out)`` along ``p1→p2`` of the part inside a building's footprint, or None.
+
+    For a concave footprint crossed several times the span runs from the first entry to the
+    last exit: one screen per building is what the over-the-roof diffraction model needs. A
+    path along a wall or touching a corner is not blocked.
+    """
+    spans = segment_spans_inside(p1, p2, outline)
+    if not spans:
+        return None
+    return spans[0][0], spans[-1][1]
 
 
 def crossed_screens(

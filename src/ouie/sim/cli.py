@@ -168,8 +168,8 @@ def run(
 @sim_app.command("list")
 def list_bundled() -> None:
     """Bundled scenarios and sites."""
+    from ouie.config.site import bundled_site_names
     from ouie.sim.scenario import bundled_scenario_names, load_scenario
-    from ouie.sim.site import bundled_site_names
 
     for name in bundled_scenario_names():
         spec = load_scenario(name)

@@ -27,12 +27,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ouie.config.site import BUNDLED_SITE
 from ouie.core.timebase import utc_now
 from ouie.sim.hubclient import LocalHub
 from ouie.sim.runner import RunRequest, SimSettings, create_sim_classifier, play, prepare
 from ouie.sim.scenario import load_scenario
 from ouie.sim.scorecard import aggregate
-from ouie.sim.site import BUNDLED_SITE
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ async def _start_verification(hub: LocalHub, out: Console) -> Any:
     """Loopback ONVIF cameras and a MAVLink vehicle at the site's dock, so an operator can
     cue a camera and a supervisor can approve a drone flight from the console."""
     try:
-        from ouie.verify.demo import start_demo_verification
+        from ouie.sim.verify_demo import start_demo_verification
     except ImportError:  # the verify extra is not installed: the demo runs without it
         out.print("verification: not installed (pip install 'ouie[verify]')", highlight=False)
         return None

@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ouie.sim.geo import LocalFrame
+from ouie.config.site import FeatureCollection, GeoPoint, SensorSpec, SiteSpec
+from ouie.core.geometry import LocalFrame
 from ouie.sim.scenario import XY, EventSpec, ScenarioSpec, event_positions
-from ouie.sim.site import FeatureCollection, GeoPoint, SensorSpec, Site, SiteSpec, build_site
+from ouie.sim.site import Site, build_site
 
 BLOCK_M = 100.0
 STREET_M = 12.0

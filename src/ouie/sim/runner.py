@@ -35,7 +35,8 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from ouie.config.node import ClassifierSettings, EventSettings, NodeSettings
+from ouie.config.classifiers import ClassifierSettings
+from ouie.config.node import EventSettings, NodeSettings
 from ouie.core.model_base import StrictModel
 from ouie.core.timebase import utc_now
 from ouie.node.classifiers.base import Classifier
@@ -149,7 +150,8 @@ def _node_settings(
         "site": site.site_id,
         "sensor_id": sensor.id,
         "calibration_db_spl": sensor.calibration_db_spl,
-        "classifier": ClassifierSettings(backend=settings.backend).model_dump(),
+        # no classifier section: every node runs the one shared classifier it is handed
+        # (``create_sim_classifier``, or a test's), never one made from its settings
         "publish": publish,
     }
     if settings.events is not None:

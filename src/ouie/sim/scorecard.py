@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ouie.core.geometry import distance_m
 from ouie.core.labels import EVENT_LABELS, is_target
-from ouie.sim.geo import distance_m
 from ouie.sim.scenario import TruthEvent
 
 EARLY_S = 0.25

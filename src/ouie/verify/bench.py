@@ -25,11 +25,13 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from ouie.config.cameras import CameraPreset, OnvifPtzCamera, PtzLimits
+from ouie.config.drones import DroneDock, FlightRules
+from ouie.config.outputs import RetryPolicy, WebhookOutput
 from ouie.core.labels import EventLabel
-from ouie.verify.cctv import CameraCuer, CameraPreset, OnvifPtzCamera, PtzLimits
+from ouie.verify.cctv import CameraCuer
 from ouie.verify.credentials import SecretBox
 from ouie.verify.dispatch import DroneDispatcher, SupervisorApproval
-from ouie.verify.drone import DroneDock, FlightRules
 from ouie.verify.events import EventLog
 from ouie.verify.incident import IncidentNotice, IncidentRef
 from ouie.verify.outputs import Outputs
@@ -37,7 +39,6 @@ from ouie.verify.peers.http_receiver import HttpReceiver
 from ouie.verify.peers.mavlink_vehicle import MavlinkVehicle
 from ouie.verify.peers.onvif_device import DevicePreset, OnvifPtzDevice
 from ouie.verify.plugin import OutputContext
-from ouie.verify.webhook import RetryPolicy, WebhookOutput
 
 SITE = (45.4397, 4.3872)
 

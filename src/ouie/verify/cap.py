@@ -21,21 +21,18 @@ with the webhook engine's retries.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from pydantic import Field
-
+from ouie.config.outputs import CapOutput
 from ouie.core.labels import EventLabel
-from ouie.core.model_base import StrictModel
 from ouie.core.timebase import utc_now
+from ouie.verify.delivery import DeliveringAction, Delivery, DeliveryOutcome
 from ouie.verify.events import AlertPublished
 from ouie.verify.incident import IncidentNotice, IncidentRef
-from ouie.verify.plugin import OutputAction, OutputContext
-from ouie.verify.webhook import DeadLetter, DeliveryOutcome, RetryPolicy, post_with_retries
+from ouie.verify.plugin import OutputContext
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 
@@ -50,21 +47,6 @@ LABEL_INFO: dict[EventLabel, tuple[str, str, str, str]] = {
     EventLabel.SIREN: ("Other", "Siren", "Expected", "Minor"),
     EventLabel.SPRAY_CAN: ("Security", "Spray can", "Expected", "Minor"),
 }
-
-
-class CapOutput(StrictModel):
-    type: Literal["cap"] = "cap"
-    id: str = Field(default="cap", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    sender: str = Field(default="ouie@localhost", min_length=1, description="no spaces/commas")
-    sender_name: str = "ouie"
-    status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual"
-    scope: Literal["Public", "Restricted", "Private"] = "Restricted"
-    restriction: str = "control room and police only"
-    language: str = "en-GB"
-    expires_after_s: float = Field(default=3600.0, gt=0.0)
-    web_base_url: str | None = Field(default=None, description="incident page base URL")
-    url: str | None = Field(default=None, pattern=r"^https?://", description="POST target")
-    retry: RetryPolicy = Field(default_factory=RetryPolicy)
 
 
 def cap_time(value: datetime) -> str:
@@ -153,14 +135,11 @@ def render_cap(
     return document
 
 
-class CapAction(OutputAction):
+class CapAction(DeliveringAction):
     def __init__(self, config: CapOutput, ctx: OutputContext) -> None:
+        super().__init__(config.id, ctx, config.retry, posts=config.url is not None)
         self.config = config
-        self.id = config.id
-        self.ctx = ctx
         self.history: dict[str, list[tuple[str, datetime, bytes]]] = {}
-        self._client = ctx.http_client() if config.url else None
-        self._tasks: set[asyncio.Task[DeliveryOutcome]] = set()
 
     def latest(self, incident_id: str) -> bytes | None:
         messages = self.history.get(incident_id)
@@ -190,44 +169,14 @@ class CapAction(OutputAction):
         self.ctx.audit(
             AlertPublished(incident_id=incident.id, output_id=self.id, channel="cap", target=target)
         )
-        if self._client is not None and self.config.url:
-            task = asyncio.create_task(self._post(incident.id, document))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        if self.config.url is not None:
+            self.spawn(self._post(self.config.url, incident.id, document))
 
-    async def _post(self, incident_id: str, document: bytes) -> DeliveryOutcome:
-        assert self._client is not None and self.config.url
-        outcome = await post_with_retries(
-            self._client,
-            self.config.url,
-            document,
-            {"Content-Type": "application/cap+xml; charset=utf-8"},
-            self.config.retry,
-            sleep=self.ctx.sleep,
+    async def _post(self, url: str, incident_id: str, document: bytes) -> DeliveryOutcome:
+        headers = {"Content-Type": "application/cap+xml; charset=utf-8"}
+        return await self.deliver(
+            Delivery(url, "cap", uuid.uuid4().hex, incident_id, document, headers)
         )
-        if not outcome.ok:
-            self.ctx.dead_letters.add(
-                DeadLetter(
-                    output_id=self.id,
-                    delivery_id=uuid.uuid4().hex,
-                    url=self.config.url,
-                    event="cap",
-                    incident_id=incident_id,
-                    body=document.decode("utf-8"),
-                    attempts=outcome.attempts,
-                    last_error=outcome.error,
-                )
-            )
-        return outcome
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-    async def close(self) -> None:
-        await self.drain()
-        if self._client is not None:
-            await self._client.aclose()
 
 
 def build(config: CapOutput, ctx: OutputContext) -> CapAction:

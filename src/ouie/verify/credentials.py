@@ -17,17 +17,11 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Annotated
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from pydantic import SecretStr, StringConstraints
+from pydantic import SecretStr
 
 KEY_ENV = "OUIE_SECRET_KEY"
-
-#: A Fernet token: version byte 0x80, base64url. What config holds instead of a secret.
-EncryptedSecret = Annotated[
-    str, StringConstraints(pattern=r"^gAAAAA[A-Za-z0-9_\-]+=*$", max_length=4096)
-]
 
 
 class SecretKeyError(ValueError):

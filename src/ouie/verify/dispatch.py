@@ -34,15 +34,11 @@ from typing import Literal
 
 from pydantic import AwareDatetime, Field
 
+from ouie.config.drones import DroneDock, FlightRules
+from ouie.core.geometry import bearing_distance
 from ouie.core.model_base import StrictModel
 from ouie.core.timebase import utc_now
-from ouie.verify.drone import (
-    DroneDock,
-    FlightRules,
-    MissionPlan,
-    NoFlyZone,
-    plan_mission,
-)
+from ouie.verify.drone import MissionPlan, NoFlyZone, plan_mission
 from ouie.verify.events import (
     AuditSink,
     DroneAbortRequested,
@@ -54,7 +50,6 @@ from ouie.verify.events import (
     DroneMissionUploaded,
     discard,
 )
-from ouie.verify.geometry import bearing_distance
 from ouie.verify.incident import IncidentRef
 from ouie.verify.mavlink_link import MavlinkLink, VehicleState
 

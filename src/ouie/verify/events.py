@@ -1,9 +1,10 @@
 """Domain events of the verification actions, for the hub's audit log and live updates.
 
 Every action reports what it did as one of these immutable events through an ``AuditSink``
-(a plain callable). The hub's sink turns each into an ``ouie.hub.audit.AuditEvent`` with
-``to_audit_event`` and appends it to the hash-chained log; the console can show the same
-events live. Events carry identifiers, positions and protocol results only: never
+(any callable taking the event). The hub injects a sink that turns each into an audit record
+(``ouie.core.audit.AuditEvent``, with ``to_audit_event``) and appends it to its
+hash-chained log; the console can show the same events live. This package never imports
+the hub. Events carry identifiers, positions and protocol results only: never
 credentials, never audio.
 
 Ordering guarantees the dispatcher keeps: ``DroneMissionApproved`` is recorded before any
@@ -13,17 +14,14 @@ recorded as ``DroneCommandSent`` with its acknowledgement (or timeout) once it c
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol
 
 from pydantic import AwareDatetime, Field
 
+from ouie.core.audit import AuditEvent
 from ouie.core.model_base import StrictModel
 from ouie.core.timebase import utc_now
-
-if TYPE_CHECKING:
-    from ouie.hub.audit import AuditEvent
 
 SYSTEM_ACTOR = "system"
 
@@ -56,7 +54,11 @@ class VerifyEvent(StrictModel):
         }
 
 
-AuditSink = Callable[[VerifyEvent], None]
+class AuditSink(Protocol):
+    """Where the actions report what they did. The hub's implementation appends to its
+    audit log and may raise: the dispatcher then stops (nothing unaudited flies)."""
+
+    def __call__(self, event: VerifyEvent, /) -> None: ...
 
 
 def discard(event: VerifyEvent) -> None:
@@ -80,9 +82,7 @@ class EventLog:
 
 
 def to_audit_event(event: VerifyEvent) -> AuditEvent:
-    """The hub's audit record for ``event`` (imports the hub lazily)."""
-    from ouie.hub.audit import AuditEvent
-
+    """The audit record of ``event``, as the hub's log stores it."""
     return AuditEvent(
         actor=event.actor,
         action=event.action,

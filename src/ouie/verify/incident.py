@@ -9,10 +9,13 @@ layer and lets tests and the bench build incidents directly.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import AwareDatetime, Field
 
+# IncidentChange is the outputs' settings vocabulary (``changes:`` of a webhook filter);
+# re-exported because every notice carries one.
+from ouie.config.outputs import IncidentChange as IncidentChange
 from ouie.core.labels import EventLabel
 from ouie.core.model_base import StrictModel
 
@@ -75,9 +78,6 @@ class IncidentRef(StrictModel):
             max_score=None if score is None else min(1.0, max(0.0, float(score))),
             sensor_count=int(getattr(record, "sensor_count", 0) or 0),
         )
-
-
-IncidentChange = Literal["created", "updated", "state_changed", "closed"]
 
 
 class IncidentNotice(StrictModel):

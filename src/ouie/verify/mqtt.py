@@ -16,12 +16,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Literal
 
-from pydantic import Field
-
-from ouie.core.model_base import StrictModel
-from ouie.verify.credentials import EncryptedSecret
+from ouie.config.outputs import MqttOutput
 from ouie.verify.events import AlertPublished
 from ouie.verify.incident import IncidentNotice
 from ouie.verify.plugin import OutputAction, OutputContext
@@ -31,20 +27,6 @@ log = logging.getLogger(__name__)
 
 def incidents_topic(site: str, prefix: str = "ouie/v1") -> str:
     return f"{prefix}/{site}/incidents"
-
-
-class MqttOutput(StrictModel):
-    type: Literal["mqtt"] = "mqtt"
-    id: str = Field(default="mqtt", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    url: str = Field(default="mqtt://127.0.0.1:1883")
-    username: str | None = None
-    password_enc: EncryptedSecret | None = None
-    client_id: str = "ouie-hub-incidents"
-    qos: Literal[0, 1, 2] = 1
-    retain: bool = False
-    topic_prefix: str = "ouie/v1"
-    queue_size: int = Field(default=10_000, ge=1)
-    reconnect_max_s: float = Field(default=30.0, gt=0.0)
 
 
 class MqttAction(OutputAction):

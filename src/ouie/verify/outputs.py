@@ -1,8 +1,9 @@
 """The output plugins, by ``type``, and the fan-out that feeds them.
 
-To add a plugin: write one module with its config model (``type: Literal["name"]``), an
-``OutputAction`` subclass and ``build``; add the config to ``OutputConfig`` and the module
-to ``PLUGINS``.
+To add a plugin: write its config model (``type: Literal["name"]``) in
+``ouie.config.outputs`` and add it to ``OutputConfig`` there; write one module here with an
+``OutputAction`` subclass (``DeliveringAction`` for one that POSTs) and ``build``; add the
+module to ``PLUGINS``.
 """
 
 from __future__ import annotations
@@ -10,23 +11,14 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field
-
-from ouie.verify.cap import CapOutput
+from ouie.config.outputs import OutputConfig
 from ouie.verify.cctv import CueResult
 from ouie.verify.incident import IncidentNotice, IncidentRef
-from ouie.verify.mqtt import MqttOutput
 from ouie.verify.plugin import OutputAction, OutputContext
-from ouie.verify.vms import VmsWebhookOutput
-from ouie.verify.webhook import WebhookOutput
 
 log = logging.getLogger(__name__)
-
-OutputConfig = Annotated[
-    WebhookOutput | CapOutput | MqttOutput | VmsWebhookOutput, Field(discriminator="type")
-]
 
 PLUGINS: dict[str, str] = {
     "webhook": "ouie.verify.webhook",
@@ -36,7 +28,7 @@ PLUGINS: dict[str, str] = {
 }
 
 
-def build_output(config: Any, ctx: OutputContext) -> OutputAction:
+def build_output(config: OutputConfig, ctx: OutputContext) -> OutputAction:
     module = importlib.import_module(PLUGINS[config.type])
     action: OutputAction = module.build(config, ctx)
     return action
@@ -45,7 +37,7 @@ def build_output(config: Any, ctx: OutputContext) -> OutputAction:
 class Outputs:
     """Every configured output; one failing output never stops the others."""
 
-    def __init__(self, configs: list[Any], ctx: OutputContext) -> None:
+    def __init__(self, configs: list[OutputConfig], ctx: OutputContext) -> None:
         ids = [c.id for c in configs]
         if len(ids) != len(set(ids)):
             raise ValueError("output ids must be unique")

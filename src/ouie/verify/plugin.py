@@ -19,18 +19,12 @@ import httpx
 from pydantic import SecretStr
 
 from ouie.verify.credentials import SecretBox, SecretKeyError
+from ouie.verify.dead_letters import DeadLetterStore, MemoryDeadLetters
 from ouie.verify.events import AuditSink, discard
 from ouie.verify.incident import IncidentNotice, IncidentRef
 
 if TYPE_CHECKING:
     from ouie.verify.cctv import CueResult
-    from ouie.verify.webhook import DeadLetterStore
-
-
-def _memory_dead_letters() -> DeadLetterStore:
-    from ouie.verify.webhook import MemoryDeadLetters
-
-    return MemoryDeadLetters()
 
 
 def _http_client() -> httpx.AsyncClient:
@@ -42,7 +36,7 @@ def _http_client() -> httpx.AsyncClient:
 class OutputContext:
     secrets: SecretBox | None = None
     audit: AuditSink = discard
-    dead_letters: DeadLetterStore = field(default_factory=_memory_dead_letters)
+    dead_letters: DeadLetterStore = field(default_factory=MemoryDeadLetters)
     http_client: Callable[[], httpx.AsyncClient] = _http_client
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 

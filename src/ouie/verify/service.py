@@ -26,6 +26,7 @@ from ouie.config.verify import VerifySettings
 from ouie.core.timebase import utc_now
 from ouie.verify.cctv import CameraCandidate, CameraCuer, CueError, CueResult
 from ouie.verify.credentials import SecretBox, SecretKeyError
+from ouie.verify.dead_letters import DeadLetterStore, JsonlDeadLetters, MemoryDeadLetters
 from ouie.verify.dispatch import (
     ApprovedMission,
     DroneDispatcher,
@@ -39,7 +40,6 @@ from ouie.verify.events import AuditSink, discard
 from ouie.verify.incident import IncidentNotice, IncidentRef
 from ouie.verify.outputs import Outputs
 from ouie.verify.plugin import OutputContext
-from ouie.verify.webhook import DeadLetterStore, JsonlDeadLetters, MemoryDeadLetters
 
 log = logging.getLogger(__name__)
 

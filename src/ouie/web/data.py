@@ -1,7 +1,10 @@
 """Read models of the console: what each page shows, queried from the hub's database.
 
 Writes never happen here: state changes, feedback, thresholds and users go through the
-hub's services (``ouie.hub.incidents``, ``ouie.hub.auth``), which audit them.
+hub's services (``ouie.hub.incidents``, ``ouie.hub.auth``), which audit them. Incidents,
+their transitions and feedback are the hub's own models (``ouie.hub.schemas``), extended
+with what only the console shows (zone, detection timeline, allowed next states), so the
+console and the API serialise an incident the same way.
 """
 
 from __future__ import annotations
@@ -10,15 +13,19 @@ import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from pydantic import Field
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from ouie.core.labels import EVENT_LABELS
+from ouie.core.model_base import StrictModel
 from ouie.hub import incidents as incident_service
 from ouie.hub.db import AuditEntry, Detection, Feedback, Incident, IncidentTransition, Sensor
+from ouie.hub.schemas import FeedbackView, IncidentSummary, IsoTime, TransitionView
+from ouie.hub.sensors import all_sensors
 from ouie.node.tuned import tuned_for
 from ouie.web.geo import SitePlan
 
@@ -74,14 +81,62 @@ def sensor_dict(sensor: Sensor, now: datetime, stale_after_s: float) -> dict[str
 
 
 def sensors(session: Session, now: datetime, stale_after_s: float) -> list[dict[str, Any]]:
-    rows = session.execute(select(Sensor).order_by(Sensor.site, Sensor.sensor_id)).scalars()
-    return [sensor_dict(row, now, stale_after_s) for row in rows]
+    return [sensor_dict(row, now, stale_after_s) for row in all_sensors(session)]
 
 
-def incident_dict(incident: Incident, plan: SitePlan) -> dict[str, Any]:
-    data = incident_service.summary(incident)
-    data["zone"] = plan.zone_of(incident.lat, incident.lon, incident.site)
-    return data
+def sites(session: Session) -> list[str]:
+    """The sites that have sensors (offered as zones where the plan has none)."""
+    return sorted({row.site for row in all_sensors(session)})
+
+
+class ConsoleIncident(IncidentSummary):
+    """The hub's incident summary plus the plan's zone it lies in."""
+
+    zone: str
+
+    @classmethod
+    def of_row(cls, incident: Incident, plan: SitePlan) -> ConsoleIncident:
+        zone = plan.zone_of(incident.lat, incident.lon, incident.site)
+        return cls(**dict(IncidentSummary.of(incident)), zone=zone)
+
+
+class TimelineDetection(StrictModel):
+    onset: IsoTime
+    offset_ms: float = Field(description="after the incident's first detection")
+    duration_s: float
+    score: float
+    level_dbfs: float
+    level_db_spl: float | None
+    fused_as: str
+    speech_present: bool
+
+
+class TimelineRow(StrictModel):
+    sensor_id: str
+    detections: list[TimelineDetection]
+    position: tuple[float, float] | None
+
+
+class AuditRow(StrictModel):
+    """An audit entry for people: detail as short text, the hash shortened."""
+
+    seq: int
+    at: IsoTime
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: str
+    hash: str
+
+
+class ConsoleIncidentDetail(ConsoleIncident):
+    timeline: list[TimelineRow]
+    timeline_span_ms: float
+    transitions: list[TransitionView]
+    feedback: list[FeedbackView]
+    audit: list[AuditRow]
+    allowed: list[str] = Field(description="the states an operator may move it to")
 
 
 @dataclass(frozen=True)
@@ -104,12 +159,10 @@ class IncidentFilter:
 
 
 def _day_start(day: date) -> datetime:
-    from datetime import UTC
-
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def incident_list(session: Session, flt: IncidentFilter, plan: SitePlan) -> list[dict[str, Any]]:
+def incident_list(session: Session, flt: IncidentFilter, plan: SitePlan) -> list[ConsoleIncident]:
     query = select(Incident)
     if flt.label:
         query = query.where(Incident.label == flt.label)
@@ -122,14 +175,14 @@ def incident_list(session: Session, flt: IncidentFilter, plan: SitePlan) -> list
     if flt.until:
         query = query.where(Incident.first_onset < _day_start(flt.until) + timedelta(days=1))
     query = query.order_by(Incident.first_onset.desc())
-    out: list[dict[str, Any]] = []
+    out: list[ConsoleIncident] = []
     # zones are geometric: filter after the query, reading in pages
     offset, page = 0, max(flt.limit, 100)
     while len(out) < flt.limit:
         rows = session.execute(query.offset(offset).limit(page)).scalars().all()
         for row in rows:
-            item = incident_dict(row, plan)
-            if not flt.zone or item["zone"] == flt.zone:
+            item = ConsoleIncident.of_row(row, plan)
+            if not flt.zone or item.zone == flt.zone:
                 out.append(item)
                 if len(out) >= flt.limit:
                     break
@@ -139,21 +192,22 @@ def incident_list(session: Session, flt: IncidentFilter, plan: SitePlan) -> list
     return out
 
 
-def open_incidents(session: Session, plan: SitePlan, limit: int = 200) -> list[dict[str, Any]]:
+def open_incidents(session: Session, plan: SitePlan, limit: int = 200) -> list[ConsoleIncident]:
     rows = session.execute(
         select(Incident)
         .where(Incident.state.in_(OPEN_STATES))
         .order_by(Incident.first_onset.desc())
         .limit(limit)
     ).scalars()
-    return [incident_dict(row, plan) for row in rows]
+    return [ConsoleIncident.of_row(row, plan) for row in rows]
 
 
-def incident_detail(session: Session, incident_id: str, plan: SitePlan) -> dict[str, Any] | None:
+def incident_detail(
+    session: Session, incident_id: str, plan: SitePlan
+) -> ConsoleIncidentDetail | None:
     incident = session.get(Incident, incident_id)
     if incident is None:
         return None
-    data = incident_dict(incident, plan)
     detections = (
         session.execute(
             select(Detection).where(Detection.incident_id == incident_id).order_by(Detection.onset)
@@ -161,20 +215,20 @@ def incident_detail(session: Session, incident_id: str, plan: SitePlan) -> dict[
         .scalars()
         .all()
     )
-    per_sensor: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    per_sensor: dict[str, list[TimelineDetection]] = defaultdict(list)
     first = detections[0].onset if detections else incident.first_onset
     for d in detections:
         per_sensor[d.sensor_id].append(
-            {
-                "onset": d.onset.isoformat(),
-                "offset_ms": (d.onset - first).total_seconds() * 1000.0,
-                "duration_s": (d.offset - d.onset).total_seconds(),
-                "score": d.peak_score,
-                "level_dbfs": d.level_dbfs,
-                "level_db_spl": d.level_db_spl,
-                "fused_as": d.fused_as,
-                "speech_present": d.speech_present,
-            }
+            TimelineDetection(
+                onset=d.onset,
+                offset_ms=(d.onset - first).total_seconds() * 1000.0,
+                duration_s=(d.offset - d.onset).total_seconds(),
+                score=d.peak_score,
+                level_dbfs=d.level_dbfs,
+                level_db_spl=d.level_db_spl,
+                fused_as=d.fused_as,
+                speech_present=d.speech_present,
+            )
         )
     span_ms = (
         max(
@@ -192,43 +246,33 @@ def incident_detail(session: Session, incident_id: str, plan: SitePlan) -> dict[
             )
         ).scalars()
     }
-    data["timeline"] = [
-        {"sensor_id": sid, "detections": rows, "position": sensor_positions.get(sid)}
-        for sid, rows in sorted(per_sensor.items(), key=lambda kv: kv[1][0]["offset_ms"])
-    ]
-    data["timeline_span_ms"] = max(span_ms, 1.0)
-    data["transitions"] = [
-        {
-            "from": t.from_state,
-            "to": t.to_state,
-            "actor": t.actor,
-            "at": t.at.isoformat(),
-            "comment": t.comment,
-        }
-        for t in session.execute(
-            select(IncidentTransition)
-            .where(IncidentTransition.incident_id == incident_id)
-            .order_by(IncidentTransition.id)
-        ).scalars()
-    ]
-    data["feedback"] = [
-        {
-            "actor": f.actor,
-            "verdict": f.verdict,
-            "cause": f.cause,
-            "comment": f.comment,
-            "at": f.created_at.isoformat(),
-        }
-        for f in session.execute(
-            select(Feedback).where(Feedback.incident_id == incident_id).order_by(Feedback.id)
-        ).scalars()
-    ]
-    data["audit"] = audit_for(session, "incident", incident_id)
-    data["allowed"] = sorted(incident_service.TRANSITIONS.get(incident.state, frozenset()))
-    return data
+    return ConsoleIncidentDetail(
+        **dict(ConsoleIncident.of_row(incident, plan)),
+        timeline=[
+            TimelineRow(sensor_id=sid, detections=rows, position=sensor_positions.get(sid))
+            for sid, rows in sorted(per_sensor.items(), key=lambda kv: kv[1][0].offset_ms)
+        ],
+        timeline_span_ms=max(span_ms, 1.0),
+        transitions=[
+            TransitionView.of(t)
+            for t in session.execute(
+                select(IncidentTransition)
+                .where(IncidentTransition.incident_id == incident_id)
+                .order_by(IncidentTransition.id)
+            ).scalars()
+        ],
+        feedback=[
+            FeedbackView.of(f)
+            for f in session.execute(
+                select(Feedback).where(Feedback.incident_id == incident_id).order_by(Feedback.id)
+            ).scalars()
+        ],
+        audit=audit_for(session, "incident", incident_id),
+        allowed=sorted(incident_service.TRANSITIONS.get(incident.state, frozenset())),
+    )
 
 
-def audit_for(session: Session, object_type: str, object_id: str) -> list[dict[str, Any]]:
+def audit_for(session: Session, object_type: str, object_id: str) -> list[AuditRow]:
     rows = session.execute(
         select(AuditEntry)
         .where(AuditEntry.object_type == object_type, AuditEntry.object_id == object_id)
@@ -254,20 +298,20 @@ def _detail_text(raw: str) -> str:
     return " · ".join(parts)
 
 
-def audit_row(row: AuditEntry) -> dict[str, Any]:
-    return {
-        "seq": row.seq,
-        "at": row.at.isoformat(),
-        "actor": row.actor,
-        "action": row.action,
-        "object_type": row.object_type,
-        "object_id": row.object_id,
-        "detail": _detail_text(row.detail),
-        "hash": row.hash[:12],
-    }
+def audit_row(row: AuditEntry) -> AuditRow:
+    return AuditRow(
+        seq=row.seq,
+        at=row.at,
+        actor=row.actor,
+        action=row.action,
+        object_type=row.object_type,
+        object_id=row.object_id,
+        detail=_detail_text(row.detail),
+        hash=row.hash[:12],
+    )
 
 
-def recent_audit(session: Session, limit: int = 200, action: str = "") -> list[dict[str, Any]]:
+def recent_audit(session: Session, limit: int = 200, action: str = "") -> list[AuditRow]:
     query = select(AuditEntry)
     if action:
         query = query.where(AuditEntry.action.like(f"{action}%"))

@@ -7,6 +7,9 @@ the ``X-CSRF-Token`` header, so the console can do nothing an API client could n
 same permission table and audit log apply. Console pages check the same permissions as the
 API routes behind them; a visitor without a session is sent to the login page, a user
 without the permission gets a 403 page. Reads of incident data are audited like the API's.
+Who is asking is answered by the hub (``ouie.hub.routers.deps.identify``, the function the
+API's guard uses), and pages read through the hub's services and ``ouie.web.data``, never
+the ORM directly.
 """
 
 from __future__ import annotations
@@ -26,23 +29,23 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.routing import Match
 
+from ouie.config.web import WebSettings, web_settings
+from ouie.core.geometry import distance_m
 from ouie.core.labels import EVENT_LABELS
 from ouie.core.timebase import utc_now
-from ouie.hub import audit, auth
-from ouie.hub.api import ACCESS_KEY, CSRF_HEADER, SESSION_COOKIE
+from ouie.hub import audit, auth, incidents
 from ouie.hub.auth import Perm, Principal
-from ouie.hub.db import Incident, Sensor, User, UserSession
+from ouie.hub.equipment import equipment
 from ouie.hub.incidents import STATES
-from ouie.hub.registry import hash_token
+from ouie.hub.routers.deps import ACCESS_KEY, CSRF_HEADER, identify
+from ouie.hub.schemas import UserView
 from ouie.hub.service import Hub
 from ouie.web import data, plots
 from ouie.web.geo import SitePlan, load_plan
 from ouie.web.i18n import LANGS, Lang, js_strings, pick_lang, translator
-from ouie.web.settings import WebSettings, web_settings
 
 HERE = Path(__file__).parent
 LANG_COOKIE = "ouie_lang"
@@ -129,13 +132,6 @@ def _fmt_duration(seconds: float | None) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat = math.radians((a[0] + b[0]) / 2)
-    dy = (a[0] - b[0]) * 111_320.0
-    dx = (a[1] - b[1]) * 111_320.0 * math.cos(lat)
-    return math.hypot(dx, dy)
-
-
 class WebApp:
     """Routes of the console and the public page for one hub."""
 
@@ -146,7 +142,7 @@ class WebApp:
         compliance = getattr(hub.settings, "compliance", None)
         if compliance is None:
             try:
-                from ouie.privacy.compliance_settings import ComplianceSettings
+                from ouie.config.compliance import ComplianceSettings
 
                 compliance = ComplianceSettings()
             except ImportError:  # pragma: no cover - the privacy pack ships with ouie
@@ -166,24 +162,10 @@ class WebApp:
 
     # -- plumbing ------------------------------------------------------------------------
     def _session_info(self, request: Request) -> tuple[Principal | None, datetime | None]:
-        """Who is asking: a bearer API token (like the API) or the console's session cookie;
+        """Who is asking, as the API's guard sees it (bearer API token or session cookie),
         with the session's expiry time for the latter."""
-        header = request.headers.get("authorization", "")
-        bearer = header[7:].strip() if header.lower().startswith("bearer ") else None
-        now = utc_now()
-        with self.hub.sessions() as session, session.begin():
-            if bearer:
-                return auth.principal_from_token(session, bearer, now), None
-            token = request.cookies.get(SESSION_COOKIE)
-            if not token:
-                return None, None
-            found = auth.principal_from_session(session, token, now)
-            if found is None:
-                return None, None
-            expires = session.execute(
-                select(UserSession.expires_at).where(UserSession.token_hash == hash_token(token))
-            ).scalar_one_or_none()
-        return found, expires
+        found = identify(self.hub, request)
+        return found, found.expires_at if found is not None else None
 
     def _lang(self, request: Request) -> Lang:
         return pick_lang(
@@ -246,11 +228,7 @@ class WebApp:
         )
 
     def _audit_read(self, session: Session, who: Principal, action: str, object_id: str) -> None:
-        audit.record(
-            session,
-            audit.AuditEvent(who.username, action, "incident", object_id, {"via": "console"}),
-        )
-        self.hub.metrics.audit_entries.inc()
+        self.hub.record_read(session, who.username, action, object_id, via="console")
 
     def _has_route(self, path: str, method: str = "POST") -> bool:
         """Whether the app answers ``method path`` (routes added directly or by a router)."""
@@ -379,11 +357,13 @@ class WebApp:
             "tile_url": self.settings.tile_url,
             "tile_attribution": self.settings.tile_attribution,
         }
-        if not public:
+        if not public:  # the hub's registry (verify.yaml), never the site plan
+            kit = equipment(self.hub)
             out["cameras"] = [
-                {"id": c.id, "lat": c.lat, "lon": c.lon, **c.detail} for c in plan.cameras
+                c.model_dump(include={"id", "lat", "lon", "heading_deg", "fov_deg", "range_m"})
+                for c in kit.cameras
             ]
-            out["docks"] = [{"id": d.id, "lat": d.lat, "lon": d.lon} for d in plan.docks]
+            out["docks"] = [d.model_dump(include={"id", "lat", "lon"}) for d in kit.docks]
         return out
 
     def map_data(self, page: Page) -> dict[str, Any]:
@@ -391,9 +371,13 @@ class WebApp:
         now = utc_now()
         with self.hub.sessions() as session, session.begin():
             sensors = data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
-            incidents = data.open_incidents(session, self.plan)
+            rows = data.open_incidents(session, self.plan)
             self._audit_read(session, page.principal, "incident.list", "*")
-        return {"plan": self._plan_json(), "sensors": sensors, "incidents": incidents}
+        return {
+            "plan": self._plan_json(),
+            "sensors": sensors,
+            "incidents": [row.model_dump(mode="json") for row in rows],
+        }
 
     def sensors_data(self, page: Page) -> dict[str, Any]:
         with self.hub.sessions() as session:
@@ -418,12 +402,12 @@ class WebApp:
         assert page.principal is not None
         with self.hub.sessions() as session, session.begin():
             rows = data.incident_list(session, flt, self.plan)
-            sites = sorted({s for s in session.execute(select(Sensor.site)).scalars()})
+            sites = data.sites(session)
             self._audit_read(session, page.principal, "incident.list", "*")
         return self.render(
             page,
             "incidents.html",
-            incidents=rows,
+            incidents=[row.model_dump(mode="json") for row in rows],
             flt=flt.as_params(),
             zones=self.plan.zone_names(sites),
         )
@@ -432,20 +416,21 @@ class WebApp:
         incident_id = str(page.request.path_params["incident_id"])[:64]
         assert page.principal is not None
         with self.hub.sessions() as session, session.begin():
-            if session.get(Incident, incident_id) is None:
+            try:
+                incidents.get(session, incident_id)
+            except incidents.NotFound:
                 return self.render(page, "error.html", 404, message_key="error.not_found")
             # the read is audited first, so the trail on the page includes this very read
             self._audit_read(session, page.principal, "incident.read", incident_id)
             detail = data.incident_detail(session, incident_id, self.plan)
-            assert detail is not None
-        position = (float(detail["lat"]), float(detail["lon"]))
+            assert detail is not None  # it existed a moment ago, in this transaction
         cameras: list[dict[str, Any]] = [
             {
                 "id": c.id,
-                "distance_m": _distance_m(position, (c.lat, c.lon)),
-                "range_m": float(c.detail.get("range_m", 0.0)),
+                "distance_m": distance_m(detail.lat, detail.lon, c.lat, c.lon),
+                "range_m": c.range_m,
             }
-            for c in self.plan.cameras
+            for c in equipment(self.hub).cameras  # the ones the verify API can cue
         ]
         cameras.sort(key=lambda c: float(c["distance_m"]))
         verify = {
@@ -456,7 +441,7 @@ class WebApp:
         return self.render(
             page,
             "incident.html",
-            incident=detail,
+            incident=detail.model_dump(mode="json"),
             cameras=cameras,
             verify=verify,
             plan=self._plan_json(),
@@ -507,9 +492,7 @@ class WebApp:
         t = page.t
         with self.hub.sessions() as session:
             categories, series = data.daily_series(session, days, now)
-            from ouie.hub.incidents import precision_stats
-
-            precision = precision_stats(session, now - timedelta(days=days))
+            precision = incidents.precision_stats(session, now - timedelta(days=days))
             durations = data.response_durations(session, now - timedelta(days=days))
         names = {label: t(f"label.{label}") for label in series}
         per_day = plots.stacked_bars(categories, series, names, t("stats.per_day"))
@@ -555,7 +538,7 @@ class WebApp:
         action = re.sub(r"[^a-z_.]", "", page.request.query_params.get("action", ""))[:40]
         assert page.principal is not None
         with self.hub.sessions() as session, session.begin():
-            entries = data.recent_audit(session, 300, action)
+            rows = data.recent_audit(session, 300, action)
             audit.record(
                 session,
                 audit.AuditEvent(
@@ -563,24 +546,17 @@ class WebApp:
                     "audit.read",
                     "audit",
                     "console",
-                    {"count": len(entries)},
+                    {"count": len(rows)},
                 ),
             )
         result = self.hub.audit_verify()
+        entries = [row.model_dump(mode="json") for row in rows]
         return self.render(page, "audit.html", entries=entries, verify=result, action=action)
 
     def admin_page(self, page: Page) -> Response:
         now = utc_now()
         with self.hub.sessions() as session:
-            users = [
-                {
-                    "username": u.username,
-                    "role": u.role,
-                    "active": u.active,
-                    "created_at": u.created_at.isoformat(),
-                }
-                for u in session.execute(select(User).order_by(User.username)).scalars()
-            ]
+            users = [UserView.of(u).model_dump(mode="json") for u in auth.list_users(session)]
             sensors = data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
         retention = self.hub.settings.retention
         return self.render(
@@ -589,8 +565,8 @@ class WebApp:
             users=users,
             roles=[role.value for role in auth.Role],
             sensors=sensors,
-            cameras=self.plan.cameras,
-            docks=self.plan.docks,
+            cameras=equipment(self.hub).cameras,
+            docks=equipment(self.hub).docks,
             retention={"days": retention.days, "per_site": retention.per_site},
         )
 
@@ -647,20 +623,18 @@ class WebApp:
 
 
 def _dpia_summary(compliance: Any, lang: Lang) -> list[str]:
-    """The DPIA's headline points for the public: zone and hours (measured with the privacy
-    pack's ``zone_metrics``), who may see incidents, and the main risks with their measures."""
+    """The DPIA's headline points for the public: zone (its area on the ellipsoid) and hours,
+    who may see incidents, and the main risks with their measures."""
     t = translator(lang)
     lines: list[str] = []
     zone = getattr(compliance, "zone", None)
     if zone is not None:
-        from ouie.privacy.dpia import zone_metrics
-
-        metrics = zone_metrics(zone)
+        area_m2, _ = zone.area_perimeter_m()
         lines.append(
             t(
                 "dpia.zone",
                 name=zone.name,
-                area=f"{metrics['area_m2'] / 10_000:.1f}",
+                area=f"{area_m2 / 10_000:.1f}",
                 hours=f"{zone.hours_per_day():g}",
             )
         )
@@ -670,7 +644,7 @@ def _dpia_summary(compliance: Any, lang: Lang) -> list[str]:
 
 def mount(app: FastAPI, hub: Hub) -> bool:
     if getattr(app.state, "web", None) is not None:
-        return True  # already mounted (create_app mounts it; callers may ask again)
+        return True  # already mounted (create_hub_app mounts it; callers may ask again)
     settings = web_settings(hub.settings)
     if not settings.enabled:
         return False

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import ClassifierSettings
 from ouie.core.labels import EVENT_LABELS
 from ouie.node.classifiers import cascade
 from ouie.node.classifiers.base import Classifier, ClassifierError

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ouie.config.node import ClassifierSettings, EventSettings, PrivacySettings
+from ouie.config.classifiers import ClassifierSettings, CompactSettings
+from ouie.config.node import EventSettings, PrivacySettings
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.dataset import Clip, load_dataset
 from ouie.models.store import ModelFileError
@@ -94,7 +95,7 @@ def test_wrong_window_shape_is_refused(compact: CompactClassifier) -> None:
 
 
 def test_hop_and_threads_come_from_settings() -> None:
-    classifier = create(ClassifierSettings(hop_s=0.5, threads=2))
+    classifier = create(CompactSettings(hop_s=0.5, threads=2))
     assert classifier.hop_samples == 8000
 
 
@@ -106,7 +107,7 @@ def test_damaged_copy_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ModelFileError, match=r"ouie_compact\.onnx.*sha256"):
         load(folder)
     with pytest.raises(ModelFileError):
-        create(ClassifierSettings(model_dir=folder))
+        create(CompactSettings(model_dir=folder))
 
 
 def test_missing_digest_is_refused(tmp_path: Path) -> None:
@@ -123,7 +124,7 @@ def test_intact_copy_loads_with_the_same_id(tmp_path: Path, compact: CompactClas
 def test_model_dir_without_compact_model_uses_the_bundle(
     tmp_path: Path, compact: CompactClassifier
 ) -> None:
-    assert create(ClassifierSettings(model_dir=tmp_path)).model_id == compact.model_id
+    assert create(CompactSettings(model_dir=tmp_path)).model_id == compact.model_id
 
 
 # --- real held-out clips (../shared/data/dev, fold 0) -------------------------------------

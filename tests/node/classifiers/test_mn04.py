@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import ClassifierSettings, Mn04Settings
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.models.store import sha256_of
 from ouie.node.audio_io import read_audio, to_rate
@@ -34,7 +34,7 @@ WINDOW = 32000
 
 @pytest.fixture(scope="module")
 def mn04(mn04_model_dir: Path) -> Mn04Classifier:
-    return create(ClassifierSettings(backend="mn04", model_dir=mn04_model_dir))
+    return create(Mn04Settings(model_dir=mn04_model_dir))
 
 
 def test_backend_is_registered_and_described() -> None:
@@ -95,7 +95,7 @@ def test_registry_with_model_dir_env_and_hop_override(
 
 def test_missing_onnx_says_how_to_import(tmp_path: Path) -> None:
     with pytest.raises(ClassifierError) as info:
-        create(ClassifierSettings(backend="mn04", model_dir=tmp_path))
+        create(Mn04Settings(model_dir=tmp_path))
     message = str(info.value)
     assert ONNX_NAME in message
     assert "ouie models import --from ../shared/models" in message
@@ -105,7 +105,7 @@ def test_missing_class_list_says_how_to_import(mn04_model_dir: Path, tmp_path: P
     for name in (ONNX_NAME, ONNX_NAME + ".sha256"):
         shutil.copy(mn04_model_dir / name, tmp_path)
     with pytest.raises(ClassifierError, match=f"{CLASS_CSV}.*ouie models import"):
-        create(ClassifierSettings(backend="mn04", model_dir=tmp_path))
+        create(Mn04Settings(model_dir=tmp_path))
 
 
 def test_tampered_onnx_is_refused(mn04_model_dir: Path, tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_tampered_onnx_is_refused(mn04_model_dir: Path, tmp_path: Path) -> None:
     with (tmp_path / ONNX_NAME).open("ab") as handle:
         handle.write(b"\0")
     with pytest.raises(ClassifierError, match="sha256"):
-        create(ClassifierSettings(backend="mn04", model_dir=tmp_path))
+        create(Mn04Settings(model_dir=tmp_path))
 
 
 def test_providers() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 pytest.importorskip("ai_edge_litert", reason="the yamnet backend needs the node extra")
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import ClassifierSettings, YamnetSettings
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.models.store import ModelFileError
 from ouie.node.audio_io import read_audio, to_rate
@@ -36,7 +36,7 @@ EXPLOSION = EVENT_LABELS.index(EventLabel.EXPLOSION)
 @pytest.fixture
 def yamnet(shared_models_dir: Path, monkeypatch: pytest.MonkeyPatch) -> YamnetClassifier:
     monkeypatch.setenv("OUIE_MODEL_DIR", str(shared_models_dir))
-    return create(ClassifierSettings(backend="yamnet"))
+    return create(YamnetSettings())
 
 
 def _test_audio(shared_models_dir: Path) -> np.ndarray:
@@ -111,7 +111,7 @@ def test_interface_and_settings(shared_models_dir: Path, monkeypatch: pytest.Mon
     assert classifier.scores(np.zeros((0, WINDOW_SAMPLES), dtype=np.float32)).shape == (0, 8)
     with pytest.raises(ClassifierError, match="15600"):
         classifier.scores(np.zeros((2, 16000), dtype=np.float32))
-    custom = create(ClassifierSettings(backend="yamnet", hop_s=0.25, threads=2))
+    custom = create(YamnetSettings(hop_s=0.25, threads=2))
     assert custom.hop_samples == 4000
 
 
@@ -127,7 +127,7 @@ def test_wrong_model_file_is_refused_by_name(shared_models_dir: Path, tmp_path: 
     shutil.copy(shared_models_dir / CLASS_MAP_FILE, tmp_path / CLASS_MAP_FILE)
     (tmp_path / MODEL_FILE).write_bytes(b"not a tflite model")
     with pytest.raises(ModelFileError, match=MODEL_FILE.replace(".", r"\.")):
-        create(ClassifierSettings(backend="yamnet", model_dir=tmp_path))
+        create(YamnetSettings(model_dir=tmp_path))
 
 
 def test_missing_model_file_says_how_to_get_it(
@@ -135,4 +135,4 @@ def test_missing_model_file_says_how_to_get_it(
 ) -> None:
     monkeypatch.setenv("OUIE_MODEL_DIR", str(tmp_path))
     with pytest.raises(ModelFileError, match=r"yamnet_spectra_in\.tflite not found.*copy it"):
-        create(ClassifierSettings(backend="yamnet"))
+        create(YamnetSettings())

@@ -9,7 +9,7 @@ ouie-compact otherwise; the model id says which one runs.
 
 from __future__ import annotations
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import AutoSettings
 from ouie.node.classifiers import cascade, compact
 from ouie.node.classifiers.base import Classifier
 
@@ -17,7 +17,7 @@ BACKEND = "auto"
 DESCRIPTION = "the cascade when the AudioSet teachers are installed, else ouie-compact"
 
 
-def create(settings: ClassifierSettings) -> Classifier:
+def create(settings: AutoSettings) -> Classifier:
     """The cascade when YAMNet's file is in the model directory, else ouie-compact. A teacher
     file that is there but damaged is an error, never a silent fall-back."""
     if cascade.teacher_folder(settings) is None:

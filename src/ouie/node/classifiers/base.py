@@ -9,6 +9,7 @@ emit, an AudioSet class such as Speech.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -52,28 +53,47 @@ class Classifier(Protocol):
         ...
 
 
-class ClassifierWrapper:
+class ClassifierBase(ABC):
+    """Base of the backends and of the classifiers that wrap one: the model id and window
+    geometry, fixed when the classifier is made, behind the ``Classifier`` properties;
+    subclasses give ``scores``."""
+
+    def __init__(
+        self, model_id: str, sample_rate: int, window_samples: int, hop_samples: int
+    ) -> None:
+        self._model_id = model_id
+        self._sample_rate = sample_rate
+        self._window_samples = window_samples
+        self._hop_samples = hop_samples
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
+    @property
+    def window_samples(self) -> int:
+        return self._window_samples
+
+    @property
+    def hop_samples(self) -> int:
+        return self._hop_samples
+
+    @abstractmethod
+    def scores(self, frames: FloatArray) -> FloatArray:
+        """Scores ``[n, len(EVENT_LABELS)]`` of windows ``[n, window_samples]``."""
+
+
+class ClassifierWrapper(ClassifierBase):
     """Base of classifiers that wrap another (serialise, record, prefetch scores): the
     window geometry and model id are the inner classifier's; ``scores`` passes through."""
 
     def __init__(self, inner: Classifier) -> None:
+        super().__init__(inner.model_id, inner.sample_rate, inner.window_samples, inner.hop_samples)
         self.inner = inner
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return self.inner.sample_rate
-
-    @property
-    def window_samples(self) -> int:
-        return self.inner.window_samples
-
-    @property
-    def hop_samples(self) -> int:
-        return self.inner.hop_samples
 
     def scores(self, frames: FloatArray) -> FloatArray:
         return self.inner.scores(frames)

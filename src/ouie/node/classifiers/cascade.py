@@ -29,11 +29,11 @@ from typing import Any
 
 import numpy as np
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import ClassifierSettings, GatedSettings, Mn04Settings, YamnetSettings
 from ouie.core.labels import EVENT_LABELS
 from ouie.models import store
 from ouie.node.classifiers import compact
-from ouie.node.classifiers.base import ClassifierError, FloatArray
+from ouie.node.classifiers.base import ClassifierBase, ClassifierError, FloatArray
 from ouie.node.frontends import mn04 as mn04_frontend
 from ouie.node.resample import resample
 
@@ -46,10 +46,11 @@ DESCRIPTION = (
 #: ``mn04_as.onnx`` joins the confirm stage when ``ouie models import`` has exported it).
 MODEL_FILES: tuple[str, ...] = ("yamnet_spectra_in.tflite", "yamnet_class_map.csv")
 
-#: A window is a candidate when some label's compact score reaches this. Chosen on the
-#: source-disjoint builds (docs/benchmarks.md): at 0.05 the gate lets through the windows of
-#: nearly every target clip and about a third of the windows of hard non-target clips.
-GATE = 0.05
+#: A window is a candidate when some label's compact score reaches this (``gate`` in the
+#: settings). Chosen on the source-disjoint builds (docs/benchmarks.md): at 0.05 the gate lets
+#: through the windows of nearly every target clip and about a third of the windows of hard
+#: non-target clips.
+GATE = GatedSettings.model_fields["gate"].default
 MN04_RATE = 32000
 MN04_WINDOW = MN04_RATE  # the 0.975 s window upsampled, zero-padded to mn04's 1 s
 
@@ -63,34 +64,30 @@ class StageCounts:
     mn04: int = 0
 
 
-class CascadeClassifier:
+class CascadeClassifier(ClassifierBase):
     """compact → (YAMNet [+ mn04]) on candidates; windows ``[n, 15600]`` → scores ``[n, 8]``."""
 
-    def __init__(self, gate: compact.CompactClassifier, yamnet: Any, mn04: Any | None) -> None:
+    def __init__(
+        self,
+        gate: compact.CompactClassifier,
+        yamnet: Any,
+        mn04: Any | None,
+        threshold: float = GATE,
+    ) -> None:
+        # family "cascade" (its tuned thresholds), then each stage's digest in stage order
+        digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
+        super().__init__(
+            model_id="cascade@" + "-".join(digests),
+            sample_rate=gate.sample_rate,
+            window_samples=gate.window_samples,
+            hop_samples=gate.hop_samples,
+        )
         self._gate = gate
         self._yamnet = yamnet
         self._mn04 = mn04
-        # family "cascade" (its tuned thresholds), then each stage's digest in stage order
-        digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
-        self._model_id = "cascade@" + "-".join(digests)
+        self.threshold = threshold
         self.stage_ids = [m.model_id for m in (gate, yamnet, mn04) if m is not None]
         self.stage_counts = StageCounts()
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return self._gate.sample_rate
-
-    @property
-    def window_samples(self) -> int:
-        return self._gate.window_samples
-
-    @property
-    def hop_samples(self) -> int:
-        return self._gate.hop_samples
 
     @property
     def stages(self) -> list[str]:
@@ -123,7 +120,7 @@ class CascadeClassifier:
         gate_scores = self._gate.patch_scores(patches)
         self.stage_counts.compact += len(frames)
         out = np.zeros_like(gate_scores)
-        candidates = np.flatnonzero(gate_scores.max(axis=1) >= GATE)
+        candidates = np.flatnonzero(gate_scores.max(axis=1) >= self.threshold)
         if candidates.size:
             teacher = self.teacher_scores(
                 np.asarray(frames, dtype=np.float32)[candidates], patches[candidates]
@@ -144,14 +141,13 @@ def teacher_folder(settings: ClassifierSettings) -> Path | None:
     return None
 
 
-def create(settings: ClassifierSettings) -> CascadeClassifier:
+def create(settings: GatedSettings) -> CascadeClassifier:
     from ouie.node.classifiers import mn04, yamnet
 
     gate = compact.create(settings)
     folder = teacher_folder(settings) or store.model_dir()
-    teacher_settings = settings.model_copy(update={"model_dir": folder})
     try:
-        yamnet_model = yamnet.create(teacher_settings)
+        yamnet_model = yamnet.create(YamnetSettings(model_dir=folder, threads=settings.threads))
     except (store.ModelFileError, ClassifierError) as exc:
         raise ClassifierError(
             f"the cascade needs YAMNet in the model directory {folder} ({exc}); run "
@@ -159,7 +155,7 @@ def create(settings: ClassifierSettings) -> CascadeClassifier:
         ) from exc
     mn04_model: Any | None
     try:
-        mn04_model = mn04.create(teacher_settings)
+        mn04_model = mn04.create(Mn04Settings(model_dir=folder, threads=settings.threads))
     except (store.ModelFileError, ClassifierError):
         mn04_model = None  # optional: YAMNet alone confirms
-    return CascadeClassifier(gate, yamnet_model, mn04_model)
+    return CascadeClassifier(gate, yamnet_model, mn04_model, settings.gate)

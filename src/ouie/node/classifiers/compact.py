@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import ClassifierSettings
 from ouie.core.labels import EVENT_LABELS
 from ouie.models.store import ModelFileError
-from ouie.node.classifiers.base import ClassifierError, FloatArray
+from ouie.node.classifiers.base import ClassifierBase, ClassifierError, FloatArray
 from ouie.node.frontends import yamnet as frontend
 
 BACKEND = "compact"
@@ -91,7 +91,7 @@ def load_model_bytes(directory: Path | None = None) -> bytes:
     return verified_model_bytes(model, digest_text, where)
 
 
-class CompactClassifier:
+class CompactClassifier(ClassifierBase):
     """ouie-compact on onnxruntime: windows ``[n, 15600]`` → scores ``[n, 8]``."""
 
     def __init__(self, model: bytes, threads: int = 1, hop_samples: int | None = None) -> None:
@@ -121,24 +121,14 @@ class CompactClassifier:
                 f"{INPUT_NAME} [n, {frontend.PATCH_FRAMES}, {frontend.N_MELS}] → "
                 f"[n, {len(EVENT_LABELS)}]"
             )
-        self._model_id = f"ouie-compact@{hashlib.sha256(model).hexdigest()[:8]}"
-        self._hop = hop_samples if hop_samples is not None else round(DEFAULT_HOP_S * SAMPLE_RATE)
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return SAMPLE_RATE
-
-    @property
-    def window_samples(self) -> int:
-        return WINDOW_SAMPLES
-
-    @property
-    def hop_samples(self) -> int:
-        return self._hop
+        super().__init__(
+            model_id=f"ouie-compact@{hashlib.sha256(model).hexdigest()[:8]}",
+            sample_rate=SAMPLE_RATE,
+            window_samples=WINDOW_SAMPLES,
+            hop_samples=(
+                hop_samples if hop_samples is not None else round(DEFAULT_HOP_S * SAMPLE_RATE)
+            ),
+        )
 
     def patches(self, frames: FloatArray) -> FloatArray:
         """Log-mel patches ``[n, 96, 64]`` of windows ``[n, 15600]``."""
@@ -178,7 +168,10 @@ def load(
 
 
 def create(settings: ClassifierSettings) -> CompactClassifier:
-    """The bundled model, or the one in ``settings.model_dir`` when that folder holds one."""
+    """The bundled model, or the one in ``settings.model_dir`` when that folder holds one.
+
+    Any backend's settings will do (``CompactSettings`` adds nothing to the common fields):
+    the cascade and ``auto`` make their gate with their own."""
     directory = settings.model_dir
     if directory is not None and not (directory / MODEL_FILE).is_file():
         directory = None  # a model dir set for the other backends; compact ships its own

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import Mn04Settings
 from ouie.models import store
 from ouie.node.classifiers.audioset_map import AudioSetMapper, read_class_mids
-from ouie.node.classifiers.base import ClassifierError, FloatArray
+from ouie.node.classifiers.base import ClassifierBase, ClassifierError, FloatArray
 from ouie.node.frontends import mn04 as frontend
 
 BACKEND = "mn04"
@@ -72,7 +72,7 @@ def _read_display_names(class_csv: Path) -> list[str]:
     return [row["display_name"] for row in rows]
 
 
-class Mn04Classifier:
+class Mn04Classifier(ClassifierBase):
     """The ``Classifier`` for mn04; ``audioset_scores`` gives the raw 527 scores."""
 
     def __init__(
@@ -108,37 +108,26 @@ class Mn04Classifier:
         self._mapper = AudioSetMapper(mids)
         self.class_names: list[str] = _read_display_names(class_csv)
         digest = store.expected_digest(ONNX_NAME, onnx_path) or ""  # resolve() checked it
-        self._model_id = f"mn04-onnx@{digest[:8]}"
-        self._window = round(WINDOW_S * SAMPLE_RATE)
-        self._hop = max(1, round((hop_s if hop_s is not None else DEFAULT_HOP_S) * SAMPLE_RATE))
+        super().__init__(
+            model_id=f"mn04-onnx@{digest[:8]}",
+            sample_rate=SAMPLE_RATE,
+            window_samples=round(WINDOW_S * SAMPLE_RATE),
+            hop_samples=max(
+                1, round((hop_s if hop_s is not None else DEFAULT_HOP_S) * SAMPLE_RATE)
+            ),
+        )
         self.providers: list[str] = list(self._session.get_providers())
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return SAMPLE_RATE
-
-    @property
-    def window_samples(self) -> int:
-        return self._window
-
-    @property
-    def hop_samples(self) -> int:
-        return self._hop
 
     def patches(self, frames: FloatArray) -> FloatArray:
         """Network input ``[n, 1, 128, 100]`` (normalised log-mel) of windows ``[n, 32000]``."""
         windows = np.asarray(frames, dtype=np.float32)
-        if windows.ndim != 2 or windows.shape[1] != self._window:
+        if windows.ndim != 2 or windows.shape[1] != self.window_samples:
             raise ClassifierError(
-                f"mn04 expects windows of shape [n, {self._window}] at {SAMPLE_RATE} Hz, "
+                f"mn04 expects windows of shape [n, {self.window_samples}] at {SAMPLE_RATE} Hz, "
                 f"got {list(windows.shape)}"
             )
         if windows.shape[0] == 0:
-            n_frames = frontend.n_frames(self._window)
+            n_frames = frontend.n_frames(self.window_samples)
             return np.zeros((0, 1, frontend.N_MELS, n_frames), dtype=np.float32)
         return frontend.log_mel_batch(windows)[:, None, :, :]
 
@@ -169,10 +158,10 @@ class Mn04Classifier:
         return self.mapped(self.audioset_scores(frames))
 
 
-def create(settings: ClassifierSettings, providers: list[str] | None = None) -> Mn04Classifier:
+def create(settings: Mn04Settings) -> Mn04Classifier:
     return Mn04Classifier(
         model_dir=settings.model_dir,
         threads=settings.threads,
         hop_s=settings.hop_s,
-        providers=providers,
+        providers=providers_for(settings.device),
     )

@@ -1,6 +1,7 @@
 """Backends as one-file plugins: module ``ouie.node.classifiers.<name>`` is backend ``<name>``.
 
-Each backend module defines ``create(settings: ClassifierSettings) -> Classifier`` and a
+Each backend module defines ``create(settings) -> Classifier``, taking its own settings model
+from ``ouie.config.classifiers`` (whose ``BACKEND_MODELS`` is the list of backends), and a
 one-line ``DESCRIPTION``. Modules are imported only when asked for, so a node that runs the
 compact model never imports the TFLite runtime.
 """
@@ -8,34 +9,38 @@ compact model never imports the TFLite runtime.
 from __future__ import annotations
 
 import importlib
-import pkgutil
 
-from ouie.config.node import ClassifierSettings
+from pydantic import ValidationError
+
+from ouie.config.classifiers import BACKEND_MODELS, ClassifierSettings, resolve
 from ouie.node.classifiers.base import Classifier, ClassifierError
-
-_NOT_BACKENDS = frozenset({"base", "registry", "audioset_map", "frontend"})
 
 
 def backend_names() -> list[str]:
-    import ouie.node.classifiers as package
+    return sorted(BACKEND_MODELS)
 
-    return sorted(
-        info.name
-        for info in pkgutil.iter_modules(package.__path__)
-        if info.name not in _NOT_BACKENDS and not info.name.startswith("_")
-    )
+
+def backend_settings(settings: ClassifierSettings) -> ClassifierSettings:
+    """``settings`` as its backend's own model (``ouie.config.classifiers.resolve``): a plain
+    ``ClassifierSettings(backend=...)``, or one whose backend was changed with
+    ``model_copy``, gets the backend's defaults for the fields it did not carry."""
+    if settings.backend not in BACKEND_MODELS:
+        raise ClassifierError(
+            f"unknown classifier backend {settings.backend!r}; "
+            f"available: {', '.join(backend_names())}"
+        )
+    try:
+        return resolve(settings)
+    except ValidationError as exc:
+        raise ClassifierError(f"backend {settings.backend!r}: {exc}") from exc
 
 
 def create_classifier(settings: ClassifierSettings) -> Classifier:
-    names = backend_names()
-    if settings.backend not in names:
-        raise ClassifierError(
-            f"unknown classifier backend {settings.backend!r}; available: {', '.join(names)}"
-        )
-    module = importlib.import_module(f"ouie.node.classifiers.{settings.backend}")
-    classifier = module.create(settings)
+    resolved = backend_settings(settings)
+    module = importlib.import_module(f"ouie.node.classifiers.{resolved.backend}")
+    classifier = module.create(resolved)
     if not isinstance(classifier, Classifier):
-        raise ClassifierError(f"backend {settings.backend!r} did not return a Classifier")
+        raise ClassifierError(f"backend {resolved.backend!r} did not return a Classifier")
     return classifier
 
 

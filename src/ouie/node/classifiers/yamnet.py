@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from ouie.config.node import ClassifierSettings
+from ouie.config.classifiers import ClassifierSettings, YamnetSettings
 from ouie.core.labels import EVENT_LABELS
 from ouie.models.store import KNOWN_FILES, model_dir, resolve
 from ouie.node.classifiers.audioset_map import AudioSetMapper, read_class_mids
-from ouie.node.classifiers.base import ClassifierError, FloatArray
+from ouie.node.classifiers.base import ClassifierBase, ClassifierError, FloatArray
 from ouie.node.frontends import yamnet as frontend
 
 BACKEND = "yamnet"
@@ -66,7 +66,7 @@ def _read_display_names(class_csv: Path) -> list[str]:
     return [row["display_name"] for row in rows]
 
 
-class YamnetClassifier:
+class YamnetClassifier(ClassifierBase):
     """YAMNet on log-mel patches; ``scores`` maps to ouie labels, ``raw_scores`` does not."""
 
     def __init__(self, model_path: Path, class_csv: Path, threads: int, hop_samples: int) -> None:
@@ -75,9 +75,13 @@ class YamnetClassifier:
             raise ClassifierError(f"{class_csv} lists {len(mids)} classes, expected {N_CLASSES}")
         self.class_names: list[str] = _read_display_names(class_csv)
         self._mapper = AudioSetMapper(mids)
-        self._hop = hop_samples
         digest = KNOWN_FILES[MODEL_FILE].sha256 or ""  # resolve() has checked the file against it
-        self._model_id = f"yamnet-tflite@{digest[:8]}"
+        super().__init__(
+            model_id=f"yamnet-tflite@{digest[:8]}",
+            sample_rate=SAMPLE_RATE,
+            window_samples=WINDOW_SAMPLES,
+            hop_samples=hop_samples,
+        )
 
         interpreter = _interpreter_class()(model_path=str(model_path), num_threads=threads)
         interpreter.allocate_tensors()
@@ -95,22 +99,6 @@ class YamnetClassifier:
         self._interpreter = interpreter
         self._input_index = int(input_detail["index"])
         self._output_index = int(output_detail["index"])
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    @property
-    def sample_rate(self) -> int:
-        return SAMPLE_RATE
-
-    @property
-    def window_samples(self) -> int:
-        return WINDOW_SAMPLES
-
-    @property
-    def hop_samples(self) -> int:
-        return self._hop
 
     def patches(self, frames: FloatArray) -> FloatArray:
         """Log-mel patches ``[n, 96, 64]`` of windows ``[n, 15600]``."""
@@ -159,7 +147,7 @@ def hop_samples_for(settings: ClassifierSettings) -> int:
     return max(1, round(hop_s * SAMPLE_RATE))
 
 
-def create(settings: ClassifierSettings) -> YamnetClassifier:
+def create(settings: YamnetSettings) -> YamnetClassifier:
     folder = settings.model_dir if settings.model_dir is not None else model_dir()
     model_path = resolve(MODEL_FILE, folder)
     class_csv = resolve(CLASS_MAP_FILE, folder)

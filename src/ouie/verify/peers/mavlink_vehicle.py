@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ouie.verify.geometry import LocalFrame
+from ouie.core.geometry import LocalFrame
 
 os.environ.setdefault("MAVLINK20", "1")
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from ouie.config.base import Section
+from ouie.core.geometry import area_perimeter_m, validate_polygon
 
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -39,11 +42,7 @@ DEFAULT_PURPOSES = (
 )
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Controller(_Section):
+class Controller(Section):
     """The data controller (GDPR art. 4(7)), e.g. a municipality."""
 
     name: Text
@@ -55,7 +54,7 @@ class Controller(_Section):
     )
 
 
-class DataProtectionOfficer(_Section):
+class DataProtectionOfficer(Section):
     """The DPO (GDPR art. 37–39) people can write to."""
 
     name: str | None = Field(default=None, max_length=200)
@@ -64,7 +63,7 @@ class DataProtectionOfficer(_Section):
     address: str | None = Field(default=None, max_length=500)
 
 
-class LegalBasis(_Section):
+class LegalBasis(Section):
     """The lawful basis (art. 6(1)) and the instrument that grants it (law, deliberation)."""
 
     article: LawfulBasis
@@ -74,7 +73,7 @@ class LegalBasis(_Section):
     description: str | None = Field(default=None, max_length=2000)
 
 
-class Zone(_Section):
+class Zone(Section):
     """The declared listening zone: a polygon of (lat, lon) WGS84 points and the hours."""
 
     name: Text
@@ -90,7 +89,14 @@ class Zone(_Section):
         for lat, lon in points:
             if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
                 raise ValueError(f"({lat}, {lon}) is not a WGS84 latitude, longitude")
+        # A self-crossing or flat ring has no inside; refuse it here rather than let
+        # `ouie check`, the console and the DPIA each guess which sensors are in the zone.
+        validate_polygon(points)
         return points
+
+    def area_perimeter_m(self) -> tuple[float, float]:
+        """Area (m²) and perimeter (m) on the WGS84 ellipsoid (``core.geometry``)."""
+        return area_perimeter_m(self.polygon)
 
     def hours_per_day(self) -> float:
         """Listening hours per day (24 when no window is set; overlaps counted once)."""
@@ -110,7 +116,7 @@ def _minute(hhmm: str) -> int:
     return hours * 60 + minutes
 
 
-class DeclaredSensor(_Section):
+class DeclaredSensor(Section):
     """A sensor as declared to the public and in the DPIA (id and mounting position)."""
 
     id: Identifier
@@ -121,7 +127,7 @@ class DeclaredSensor(_Section):
     mounting: str | None = Field(default=None, max_length=200)
 
 
-class ComplianceSettings(_Section):
+class ComplianceSettings(Section):
     """``compliance:`` of hub.yaml."""
 
     production: bool = Field(

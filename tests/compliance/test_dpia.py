@@ -11,11 +11,11 @@ import pytest
 from typer.testing import CliRunner
 
 from ouie.cli import app
+from ouie.compliance.dpia import EVIDENCE, DpiaError, generate, message_inventory, zone_metrics
+from ouie.compliance.leakage import PrivacyReport, SetStats, write_report
+from ouie.compliance.pdf import markdown_to_pdf, parse
+from ouie.config.compliance import Zone
 from ouie.core.messages import ALL_MESSAGE_MODELS
-from ouie.privacy.compliance_settings import Zone
-from ouie.privacy.dpia import EVIDENCE, DpiaError, generate, message_inventory, zone_metrics
-from ouie.privacy.leakage import PrivacyReport, SetStats, write_report
-from ouie.privacy.pdf import markdown_to_pdf, parse
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION = sorted((REPO / "examples" / "production").glob("*.yaml"))
@@ -99,7 +99,7 @@ def test_zone_metrics_of_a_known_square() -> None:
     # 0.001° of latitude ≈ 111.2 m; of longitude at 45° ≈ 78.6 m
     zone = Zone(name="sq", polygon=[(45.0, 4.0), (45.001, 4.0), (45.001, 4.001), (45.0, 4.001)])
     metrics = zone_metrics(zone)
-    assert metrics["area_m2"] == pytest.approx(111.2 * 78.6, rel=0.01)
+    assert metrics.area_m2 == pytest.approx(111.2 * 78.6, rel=0.01)
     assert Zone(name="z", polygon=zone.polygon, hours=["20:00-06:00"]).hours_per_day() == 10.0
     assert (
         Zone(name="z", polygon=zone.polygon, hours=["08:00-12:00", "10:00-14:00"]).hours_per_day()
@@ -127,7 +127,7 @@ def test_dpia_generates_every_document(tmp_path: Path, eval_json: Path) -> None:
     assert "57.7 kB" in dpia and "494 bytes" in dpia
     assert "278 speech recordings" in dpia
     assert "Commune d'Exemple-sur-Loire" in dpia and "dpo@exemple-sur-loire.fr" in dpia
-    assert "13.88 ha" in dpia and "20:00-06:00" in dpia
+    assert "13.91 ha" in dpia and "20:00-06:00" in dpia
     assert "| legal maximum | 30 |" in dpia
     assert "passes this configuration" in dpia
     for risk in (
@@ -269,7 +269,7 @@ def test_pdf_renderer_handles_the_markdown_subset(tmp_path: Path) -> None:
 
 def test_every_report_and_compliance_field_is_documented() -> None:
     """docs/privacy.md names every key of the eval JSON and of ``compliance:``."""
-    from ouie.privacy.compliance_settings import ComplianceSettings
+    from ouie.config.compliance import ComplianceSettings
 
     text = (REPO / "docs" / "privacy.md").read_text(encoding="utf-8")
     eval_section = text.split("## `ouie eval privacy`", 1)[1].split("\n## ", 1)[0]

@@ -1,4 +1,5 @@
-"""The ``web:`` section of the hub's settings: the console's map and language.
+"""The ``web:`` section of the hub's settings: the console's map and language (a settings type,
+so it lives in config; the web package reads it).
 
 The hub reads it as ``HubSettings.web`` when that field exists; until then (or in a hub
 built without it) ``web_settings(settings)`` returns the defaults.

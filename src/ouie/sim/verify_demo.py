@@ -1,5 +1,8 @@
 """Verification for ``ouie demo``: loopback peers at the Saint-Étienne site, wired to a hub.
 
+A composition root, so it lives with the simulator: it wires ``ouie.verify`` (a library of
+actions) to the hub, which ``ouie.verify`` itself never imports.
+
 ``start_demo_verification(hub)`` (called on the hub's event loop, after ``hub.start()``):
 
 - starts one loopback ONVIF PTZ device per camera of the bundled site
@@ -21,19 +24,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
+from ouie.config.cameras import OnvifPtzCamera, PtzLimits
+from ouie.config.drones import DroneDock, FlightRules
 from ouie.config.verify import CueingSettings, VerifySettings
 from ouie.core.labels import EventLabel
-from ouie.verify.cctv import OnvifPtzCamera, PtzLimits
+from ouie.hub.service import Hub
+from ouie.hub.verification import attach, audit_sink, detach
+from ouie.sim.site import resolve_site
 from ouie.verify.credentials import SecretBox
-from ouie.verify.drone import DroneDock, FlightRules
 from ouie.verify.peers.mavlink_vehicle import MavlinkVehicle
 from ouie.verify.peers.onvif_device import OnvifPtzDevice
 from ouie.verify.service import VerificationService
-
-if TYPE_CHECKING:
-    from ouie.hub.service import Hub
 
 DEMO_SITE = "saint-etienne"
 DEMO_OPERATOR_REGISTRATION = "FRA-OUIE-DEMO"
@@ -51,8 +53,6 @@ class DemoVerification:
         if self.closed:
             return
         self.closed = True
-        from ouie.hub.verification import detach
-
         if self.hub.verification is self.service:
             await detach(self.hub)
         else:
@@ -72,8 +72,6 @@ def demo_settings(
     auto_cue: tuple[EventLabel, ...] = (),
 ) -> VerifySettings:
     """Cameras and the dock of ``site`` pointed at the given loopback peers."""
-    from ouie.sim.site import resolve_site
-
     spec = resolve_site(site).spec
     cameras = [
         OnvifPtzCamera(
@@ -133,9 +131,6 @@ async def start_demo_verification(
     """Start the loopback camera(s) and drone, and attach verification to ``hub``.
 
     Call it on the hub's event loop. ``time_scale`` speeds the simulated flight up."""
-    from ouie.hub.verification import attach, audit_sink
-    from ouie.sim.site import resolve_site
-
     spec = resolve_site(site).spec
     if not spec.drone_docks:
         raise ValueError(f"site {site} has no drone dock")

@@ -7,22 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from ouie.cli import app
+from ouie.compliance.check import ComplianceError, check_files, startup_check
+from ouie.compliance.findings import RULES, errors
+from ouie.compliance.loading import detect_role
+from ouie.compliance.roles import findings_for_hub
+from ouie.compliance.rules.credentials import weakness
+from ouie.compliance.rules.zone import zone_findings
+from ouie.config.compliance import ComplianceSettings, DeclaredSensor, Zone
 from ouie.config.hub import HubSettings
-from ouie.privacy.check import (
-    RULES,
-    ComplianceError,
-    check_files,
-    detect_role,
-    errors,
-    findings_for_hub,
-    point_in_polygon,
-    startup_check,
-    weakness,
-)
-from ouie.privacy.compliance_settings import ComplianceSettings, DeclaredSensor
 
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION = sorted((REPO / "examples" / "production").glob("*.yaml"))
@@ -159,15 +155,24 @@ def test_user_name_inside_the_password_is_weak() -> None:
     assert weakness("node-pe-01-Secret!x9", "node-pe-01") is not None
 
 
-def test_point_in_polygon() -> None:
-    square = [(0.0, 0.0), (0.0, 1.0), (1.0, 1.0), (1.0, 0.0)]
-    assert point_in_polygon(0.5, 0.5, square)
-    assert point_in_polygon(0.0, 0.5, square)  # on an edge
-    assert not point_in_polygon(1.5, 0.5, square)
+def test_sensors_on_the_zone_edge_are_inside_and_outside_ones_are_reported() -> None:
+    """The edge rule is ``ouie.core.geometry``'s (tested there); this checks the rule uses
+    it on (lat, lon), a concave zone included."""
     concave = [(0.0, 0.0), (0.0, 3.0), (3.0, 3.0), (3.0, 2.0), (1.0, 2.0), (1.0, 0.0)]
-    assert not point_in_polygon(0.5, 2.5, [(0, 0), (0, 1), (1, 1), (1, 0)])
-    assert point_in_polygon(2.5, 2.5, concave)
-    assert not point_in_polygon(2.0, 0.5, concave)
+    zone = Zone(name="test", polygon=concave)
+    sensors = [
+        DeclaredSensor(id="inside", lat=2.5, lon=2.5),
+        DeclaredSensor(id="edge", lat=0.0, lon=0.5),
+        DeclaredSensor(id="corner", lat=3.0, lon=3.0),
+        DeclaredSensor(id="notch", lat=2.0, lon=0.5),
+    ]
+    found = zone_findings(zone, sensors)
+    assert [(f.rule, f.where) for f in found] == [("sensor-outside-zone", "sensors.notch")]
+
+
+def test_a_zone_without_an_inside_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="zero area"):
+        Zone(name="flat", polygon=[(0.0, 0.0), (1.0, 1.0), (2.0, 2.0)])
 
 
 def _production_hub() -> tuple[HubSettings, ComplianceSettings]:

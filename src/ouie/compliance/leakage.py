@@ -42,17 +42,19 @@ import numpy.typing as npt
 import soundfile as sf
 from pydantic import BaseModel, ConfigDict, Field
 
+from ouie.compliance.fswatch import AudioFile, FileWatch, default_roots
 from ouie.config.node import EventSettings, NodeSettings, PrivacySettings
 from ouie.core.messages import EventMessage, StatusMessage
+from ouie.eval.dataset import load_dataset
+from ouie.eval.noise import RATE, mix, overlay, street_noise
 from ouie.node.audio_io import read_audio, to_rate
 from ouie.node.classifiers.base import Classifier
+from ouie.node.pipeline import detect_offline
 from ouie.node.runtime import NodeRuntime
 from ouie.node.sources import AudioChunk, AudioSource
-from ouie.privacy.fswatch import AudioFile, FileWatch, default_roots
 from ouie.transport.base import encode
 
 FloatArray = npt.NDArray[np.float32]
-RATE = 16000
 CHUNK_S = 0.1
 STATUS_INTERVAL_S = 30.0
 GAP_S = 1.0
@@ -134,8 +136,6 @@ class DatasetClips:
 
 
 def dataset_clips(directory: Path) -> DatasetClips:
-    from ouie.eval.dataset import load_dataset
-
     clips = load_dataset(directory)
     by_label: dict[str, list[Path]] = {}
     for clip in clips:
@@ -149,49 +149,6 @@ def dataset_clips(directory: Path) -> DatasetClips:
 
 def _at_rate(audio: FloatArray, rate: int) -> FloatArray:
     return to_rate(audio, rate, RATE) if rate != RATE else audio
-
-
-def _rms(audio: FloatArray) -> float:
-    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
-
-
-def _fit(audio: FloatArray, length: int) -> FloatArray:
-    if audio.size == 0:
-        return np.zeros(length, dtype=np.float32)
-    reps = int(np.ceil(length / audio.size))
-    return np.tile(audio, reps)[:length]
-
-
-def street_noise(length: int, rng: np.random.Generator) -> FloatArray:
-    """Traffic-like noise: brown-ish (low-frequency heavy) with slow level swells."""
-    white = rng.standard_normal(length)
-    brown = np.cumsum(white)
-    brown -= np.convolve(brown, np.ones(801) / 801, mode="same")  # remove the drift
-    swell = 0.6 + 0.4 * np.sin(np.linspace(0, 2 * np.pi * length / RATE / 7.0, length))
-    noise = brown * swell + 0.3 * white
-    return np.asarray(noise / (np.max(np.abs(noise)) + 1e-9) * 0.3, dtype=np.float32)
-
-
-def mix(speech: FloatArray, other: FloatArray, ratio_db: float) -> FloatArray:
-    """``speech`` plus ``other`` scaled so that speech is ``ratio_db`` above it (RMS)."""
-    other = _fit(other, speech.size)
-    gain = _rms(speech) / max(_rms(other), 1e-9) / (10 ** (ratio_db / 20))
-    out = speech + other * gain
-    peak = float(np.max(np.abs(out))) if out.size else 0.0
-    return np.asarray(out / peak * 0.9 if peak > 0.99 else out, dtype=np.float32)
-
-
-def overlay(speech: FloatArray, event: FloatArray, event_peak: float = 0.8) -> FloatArray:
-    """The event sound laid over the middle of the speech, at ``event_peak`` amplitude."""
-    event = event[: speech.size]
-    peak = float(np.max(np.abs(event))) if event.size else 0.0
-    if peak <= 0:
-        return speech
-    start = (speech.size - event.size) // 2
-    out = speech.copy()
-    out[start : start + event.size] += event / peak * event_peak
-    top = float(np.max(np.abs(out)))
-    return np.asarray(out / top * 0.95 if top > 0.99 else out, dtype=np.float32)
 
 
 @dataclass
@@ -583,7 +540,6 @@ def clean_background_screen(
     classifier: Classifier, events: EventSettings, privacy: PrivacySettings
 ) -> Callable[[FloatArray], bool]:
     """A ``screen`` for ``build_recordings``: the background alone yields no event."""
-    from ouie.node.pipeline import detect_offline
 
     def screen(audio: FloatArray) -> bool:
         return not detect_offline(audio, RATE, classifier, events, privacy)

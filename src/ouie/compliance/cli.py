@@ -1,7 +1,8 @@
-"""Commands of the privacy pack: ``ouie check``, ``ouie dpia`` and ``ouie eval privacy``.
+"""Commands of the compliance pack: ``ouie check``, ``ouie dpia`` and ``ouie eval privacy``.
 
-``register(app, bench)`` adds ``check`` and ``dpia`` to the root app; the ``ouie eval``
-group calls ``register_privacy(eval_app)`` to add ``privacy`` to itself.
+``register(app, bench)`` adds ``check`` and ``dpia`` to the root app and ``privacy`` to the
+``ouie eval`` group. Compliance sits above eval, so it reaches down into the group rather
+than the eval CLI reaching up for this module.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from ouie.eval.cli import eval_app
 
 if TYPE_CHECKING:
     from ouie.config.node import NodeSettings
@@ -44,7 +47,8 @@ def check(
 ) -> None:
     """Check configs against the privacy and safety rules; exit 1 on any finding that
     must be fixed (one line per finding, with its rule id)."""
-    from ouie.privacy.check import Role, check_files, errors
+    from ouie.compliance.check import check_files
+    from ouie.compliance.findings import Role, errors
 
     chosen: Role | None = None
     if role is not RoleChoice.AUTO:
@@ -92,8 +96,8 @@ def dpia(
 ) -> None:
     """Write the DPIA (GDPR art. 35; Markdown, PDF, CNIL PIA-style JSON), the art. 30
     register entry, the public notice (FR/EN) and the sensor map from config + measurements."""
+    from ouie.compliance.dpia import DpiaError, generate
     from ouie.config.loader import ConfigError
-    from ouie.privacy.dpia import DpiaError, generate
 
     try:
         written = generate(config, eval_json, out, pdf=pdf)
@@ -131,10 +135,7 @@ def eval_privacy(
     suppression rate, bytes per hour, largest message and audio files written (must be 0)."""
     from rich.console import Console
 
-    from ouie.config.loader import ConfigError, load_settings
-    from ouie.config.node import NodeSettings
-    from ouie.node.classifiers.base import ClassifierError
-    from ouie.privacy.leakage import (
+    from ouie.compliance.leakage import (
         BuildNotes,
         PrivacyEvalError,
         build_recordings,
@@ -142,6 +143,9 @@ def eval_privacy(
         run_privacy_eval,
         write_report,
     )
+    from ouie.config.loader import ConfigError, load_settings
+    from ouie.config.node import NodeSettings
+    from ouie.node.classifiers.base import ClassifierError
 
     err = Console(stderr=True)
     try:
@@ -223,13 +227,8 @@ def _classifier(
     raise ClassifierError("no classifier backend could be loaded:\n  " + "\n  ".join(tried))
 
 
-def register_privacy(eval_app: typer.Typer) -> None:
-    """Add ``privacy`` to the ``ouie eval`` command group."""
-    eval_app.command("privacy")(eval_privacy)
-
-
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """``ouie check`` and ``ouie dpia``; ``ouie eval privacy`` is added by the eval CLI
-    through ``register_privacy``."""
+    """``ouie check``, ``ouie dpia`` and ``ouie eval privacy``."""
     app.command()(check)
     app.command()(dpia)
+    eval_app.command("privacy")(eval_privacy)

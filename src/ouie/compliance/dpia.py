@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,20 +27,17 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ouie.compliance.check import check_config, cross_findings
+from ouie.compliance.findings import Finding
+from ouie.compliance.leakage import PrivacyReport, read_report
+from ouie.compliance.loading import CheckedConfig, load_for_check
+from ouie.config.compliance import LAWFUL_BASIS_TEXT, ComplianceSettings, Zone
 from ouie.config.hub import HubSettings
 from ouie.config.node import NodeSettings
+from ouie.core.geometry import LocalFrame
 from ouie.core.labels import EVENT_LABELS, IMPULSIVE_LABELS
 from ouie.core.messages import ALL_MESSAGE_MODELS
 from ouie.node.pipeline import GUARD_AFTER_S, GUARD_BEFORE_S, WEAK_GUARD_AFTER_S
-from ouie.privacy.check import (
-    CheckedConfig,
-    Finding,
-    check_config,
-    cross_findings,
-    load_for_check,
-)
-from ouie.privacy.compliance_settings import LAWFUL_BASIS_TEXT, ComplianceSettings, Zone
-from ouie.privacy.leakage import PrivacyReport, read_report
 from ouie.privacy.message_guard import audit_models
 from ouie.privacy.speech_guard import NEARBY_SPEECH_S
 
@@ -61,7 +57,7 @@ class Evidence:
     shows: str
 
 
-#: The tests behind each claim. ``tests/privacy/test_dpia.py`` checks every one exists.
+#: The tests behind each claim. ``tests/compliance/test_dpia.py`` checks every one exists.
 EVIDENCE: dict[str, Evidence] = {
     "message_guard": Evidence(
         "tests/privacy/test_message_guard.py::test_no_wire_message_can_carry_samples_or_features",
@@ -77,27 +73,27 @@ EVIDENCE: dict[str, Evidence] = {
         "are suppressed",
     ),
     "node_no_audio": Evidence(
-        "tests/privacy/test_leakage.py::test_node_run_on_speech_writes_no_audio",
+        "tests/compliance/test_leakage.py::test_node_run_on_speech_writes_no_audio",
         "the real node run over speech writes no audio file (fanotify/inotify + scan)",
     ),
     "watch_catches": Evidence(
-        "tests/privacy/test_leakage.py::test_file_watch_catches_every_way_to_write_audio",
+        "tests/compliance/test_leakage.py::test_file_watch_catches_every_way_to_write_audio",
         "the file watch finds audio written plainly, under a wrong name, or deleted at once",
     ),
     "eval_privacy": Evidence(
-        "tests/privacy/test_leakage.py::test_eval_privacy_cli_writes_the_figures",
+        "tests/compliance/test_leakage.py::test_eval_privacy_cli_writes_the_figures",
         "`ouie eval privacy` writes the figures this DPIA quotes",
     ),
     "check_rules": Evidence(
-        "tests/privacy/test_check.py::test_each_bad_example_fails_with_its_rule",
+        "tests/compliance/test_check.py::test_each_bad_example_fails_with_its_rule",
         "`ouie check` refuses each unlawful or unsafe configuration with its rule",
     ),
     "check_production": Evidence(
-        "tests/privacy/test_check.py::test_production_example_passes",
+        "tests/compliance/test_check.py::test_production_example_passes",
         "the production example passes every rule",
     ),
     "hub_refuses": Evidence(
-        "tests/privacy/test_check.py::test_production_hub_refuses_to_start_on_findings",
+        "tests/compliance/test_check.py::test_production_hub_refuses_to_start_on_findings",
         "a production hub refuses to start while any finding remains",
     ),
     "scrub": Evidence(
@@ -113,7 +109,7 @@ EVIDENCE: dict[str, Evidence] = {
         "an edited, deleted or reordered audit entry is detected",
     ),
     "dpia_inventory": Evidence(
-        "tests/privacy/test_dpia.py::test_inventory_lists_every_message_field",
+        "tests/compliance/test_dpia.py::test_inventory_lists_every_message_field",
         "the data inventory below lists every field of every wire message",
     ),
     "roles": Evidence(
@@ -146,28 +142,19 @@ EVIDENCE: dict[str, Evidence] = {
 # --------------------------------------------------------------------------- geometry
 
 
-def _local_xy(lat: float, lon: float, lat0: float, lon0: float) -> tuple[float, float]:
-    """Metres east/north of (lat0, lon0); equirectangular, fine at city scale."""
-    x = math.radians(lon - lon0) * 6_371_008.8 * math.cos(math.radians(lat0))
-    y = math.radians(lat - lat0) * 6_371_008.8
-    return x, y
+@dataclass(frozen=True)
+class ZoneMetrics:
+    area_m2: float
+    perimeter_m: float
+    lat0: float  # the zone's mean vertex: origin of the map's local metres
+    lon0: float
 
 
-def zone_metrics(zone: Zone) -> dict[str, float]:
+def zone_metrics(zone: Zone) -> ZoneMetrics:
+    area, perimeter = zone.area_perimeter_m()
     lat0 = sum(p[0] for p in zone.polygon) / len(zone.polygon)
     lon0 = sum(p[1] for p in zone.polygon) / len(zone.polygon)
-    pts = [_local_xy(lat, lon, lat0, lon0) for lat, lon in zone.polygon]
-    area = 0.0
-    perimeter = 0.0
-    for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1], strict=True):
-        area += x1 * y2 - x2 * y1
-        perimeter += math.hypot(x2 - x1, y2 - y1)
-    return {
-        "area_m2": abs(area) / 2.0,
-        "perimeter_m": perimeter,
-        "lat0": lat0,
-        "lon0": lon0,
-    }
+    return ZoneMetrics(area, perimeter, lat0, lon0)
 
 
 def sensor_map(compliance: ComplianceSettings, out: Path) -> Path:
@@ -180,20 +167,21 @@ def sensor_map(compliance: ComplianceSettings, out: Path) -> Path:
     sensors = compliance.sensors
     if zone is not None:
         m = zone_metrics(zone)
-        lat0, lon0 = m["lat0"], m["lon0"]
+        lat0, lon0 = m.lat0, m.lon0
     elif sensors:
         lat0 = sum(s.lat for s in sensors) / len(sensors)
         lon0 = sum(s.lon for s in sensors) / len(sensors)
     else:
         lat0, lon0 = 0.0, 0.0
+    frame = LocalFrame(lat0, lon0)
     if zone is not None:
-        pts = [_local_xy(lat, lon, lat0, lon0) for lat, lon in zone.polygon]
+        pts = [frame.to_en(lat, lon) for lat, lon in zone.polygon]
         xs = [p[0] for p in pts] + [pts[0][0]]
         ys = [p[1] for p in pts] + [pts[0][1]]
         ax.fill(xs, ys, color="#cfe3f5", alpha=0.6, label=f"declared zone: {zone.name}")
         ax.plot(xs, ys, color="#2a6fb0", linewidth=1.2)
     for sensor in sensors:
-        x, y = _local_xy(sensor.lat, sensor.lon, lat0, lon0)
+        x, y = frame.to_en(sensor.lat, sensor.lon)
         ax.plot(x, y, marker="o", color="#c0392b", markersize=6)
         ax.annotate(sensor.id, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
     if sensors:
@@ -599,7 +587,7 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
     report = inputs.report
     zone = comp.zone
     metrics = zone_metrics(zone) if zone is not None else None
-    area_km2 = metrics["area_m2"] / 1e6 if metrics else None
+    area_km2 = metrics.area_m2 / 1e6 if metrics else None
     inventory = message_inventory()
     guard_problems = audit_models(ALL_MESSAGE_MODELS)
     risk_list = risks(report, comp, hub)
@@ -627,9 +615,9 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
         if comp.legal_basis
         else "",
         "zone": zone,
-        "zone_area_m2": metrics["area_m2"] if metrics else None,
-        "zone_area_ha": metrics["area_m2"] / 1e4 if metrics else None,
-        "zone_perimeter_m": metrics["perimeter_m"] if metrics else None,
+        "zone_area_m2": metrics.area_m2 if metrics else None,
+        "zone_area_ha": metrics.area_m2 / 1e4 if metrics else None,
+        "zone_perimeter_m": metrics.perimeter_m if metrics else None,
         "hours_text": _hours_text(zone),
         "hours_per_day": zone.hours_per_day() if zone else 24.0,
         "sensor_density_km2": (len(comp.sensors) / area_km2) if area_km2 else None,
@@ -830,7 +818,7 @@ def generate(configs: Sequence[Path], eval_json: Path, out: Path, pdf: bool = Tr
     )
     written.append(path)
     if pdf:
-        from ouie.privacy.pdf import markdown_to_pdf
+        from ouie.compliance.pdf import markdown_to_pdf
 
         title = "DPIA — ouie acoustic event detection"
         path = out / "dpia.pdf"
