@@ -74,7 +74,13 @@ def test_every_route_declares_access(env: dict[str, Any]) -> None:
     missing = [(m, p) for m, p, a in routes if a is None and p not in DOC_ROUTES]
     assert missing == []
     public = {p for _, p, a in routes if a == "public"}
-    assert public == {"/api/v1/health", "/api/v1/public/summary", "/api/v1/auth/login", "/health"}
+    assert public == {
+        "/api/v1/health",
+        "/api/v1/public/summary",
+        "/api/v1/public/audit-anchor",  # the signed audit head, for anyone to record
+        "/api/v1/auth/login",
+        "/health",
+    }
 
 
 def test_unauthenticated_requests_get_401(env: dict[str, Any]) -> None:

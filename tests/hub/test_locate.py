@@ -66,35 +66,59 @@ def test_one_bad_onset_is_rejected() -> None:
     assert math.hypot(fix.east - source[0], fix.north - source[1]) < 2.0
 
 
-def test_fallback_with_two_sensors() -> None:
-    obs = [Observation(0, 0, 4, 0.0, -30.0), Observation(50, 0, 4, 0.1, -20.0)]
-    fix = locate(obs, C, fallback_radius_m=120.0)
-    assert (fix.method, fix.east, fix.radius_m) == ("strongest", 50, 120.0)
+def _inside(fix, east: float, north: float) -> bool:  # type: ignore[no-untyped-def]
+    """Whether (east, north) lies in the fix's ellipse (angle: major axis from north)."""
+    angle = math.radians(fix.ellipse_angle_deg)
+    major = np.array([math.sin(angle), math.cos(angle)])
+    minor = np.array([math.cos(angle), -math.sin(angle)])
+    offset = np.array([east - fix.east, north - fix.north])
+    u, v = offset @ major, offset @ minor
+    return bool((u / fix.ellipse_major_m) ** 2 + (v / fix.ellipse_minor_m) ** 2 <= 1.0)
+
+
+def test_two_sensors_give_the_consistent_area_not_a_point() -> None:
+    source = (-20.0, 30.0)
+    sensors = [(0.0, 0.0), (50.0, 0.0)]
+    obs = [
+        Observation(x, y, MOUNT, math.dist((x, y, MOUNT), (*source, 1.0)) / C, -30.0)
+        for x, y in sensors
+    ]
+    fix = locate(obs, C, fallback_radius_m=120.0, source_up=1.0)
+    assert fix.method == "area" and fix.approximate
+    assert _inside(fix, *source)
+    # the first sensor heard it first: the area lies on its side, not between the two
+    assert fix.east < 25.0
+    assert fix.radius_m == fix.ellipse_major_m and fix.radius_m <= 2 * 120.0
+
+
+def test_one_sensor_area_is_its_hearing_disc() -> None:
+    fix = locate([Observation(10.0, -5.0, MOUNT, 0.0, -20.0)], C, fallback_radius_m=100.0)
+    assert fix.method == "area"
+    assert math.hypot(fix.east - 10.0, fix.north + 5.0) < 2.0
+    assert 95.0 <= fix.radius_m <= 110.0
+    assert fix.ellipse_minor_m is not None and fix.ellipse_minor_m > 90.0
+
+
+def test_onsets_no_source_explains_give_an_area() -> None:
+    rng = np.random.default_rng(5)
+    obs, _ = _trial(rng, 5, 0.0)
+    # two clocks far off: no position fits, and no point is made up
+    obs[1] = Observation(obs[1].east, obs[1].north, MOUNT, obs[1].onset_s + 0.3, 0.0)
+    obs[3] = Observation(obs[3].east, obs[3].north, MOUNT, obs[3].onset_s - 0.25, 0.0)
+    fix = locate(obs, C, onset_sigma_s=0.001, source_up=1.0, timing_tolerance_s=0.01)
+    assert fix.method == "area"
+    assert fix.radius_m > 10.0
 
 
 def test_three_sensors_locate_with_prior_ellipse() -> None:
     rng = np.random.default_rng(11)
     obs, source = _trial(rng, 3, 0.0)
     fix = locate(obs, C, onset_sigma_s=0.001, source_up=1.0)
-    assert fix.method in {"tdoa", "strongest"}
+    assert fix.method in {"tdoa", "area"}
     if fix.method == "tdoa":
         assert fix.ellipse_major_m is not None and fix.ellipse_major_m > 0
         # exact onsets, 3 sensors: the fix is one of the (up to two) exact solutions
         assert math.hypot(fix.east - source[0], fix.north - source[1]) < 1.0 or fix.radius_m > 1.0
-
-
-def test_fallback_places_a_source_between_two_equally_loud_sensors() -> None:
-    from ouie.hub.locate import Observation, fallback
-
-    left = Observation(east=0.0, north=0.0, up=4.0, onset_s=0.0, strength=-20.0)
-    right = Observation(east=40.0, north=0.0, up=4.0, onset_s=0.0, strength=-20.0)
-    far = Observation(east=0.0, north=300.0, up=4.0, onset_s=0.0, strength=-45.0)
-    fix = fallback([left, right, far], radius_m=150.0)
-    assert fix.method == "strongest"
-    assert (fix.east, fix.north) == (20.0, 0.0)
-    assert fix.used == (0, 1)
-    louder = fallback([left, Observation(40.0, 0.0, 4.0, 0.0, -23.0)], radius_m=150.0)
-    assert 0.0 < louder.east < 20.0  # pulled towards the louder sensor
 
 
 def test_batched_and_single_fits_agree_and_share_one_model() -> None:

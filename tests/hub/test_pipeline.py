@@ -110,18 +110,29 @@ def test_two_sounds_far_apart_in_time_make_two_incidents(hub: Hub) -> None:
 
     first = events_for_source(layout, 5.0, 5.0, t0)
     second = events_for_source(layout, -20.0, 10.0, t0 + timedelta(seconds=60))
-    glass = events_for_source(layout, 5.0, 5.0, t0, label=EventLabel.GLASS_BREAKING)
+    # the same sound, also reported as breaking glass by every sensor: one sound, not two
+    glass = [
+        m.model_copy(update={"message_id": "a" * 31 + str(i)})
+        for i, m in enumerate(events_for_source(layout, 5.0, 5.0, t0, EventLabel.GLASS_BREAKING))
+    ]
     hub.processor.process(envs(first[:2]))
     hub.processor.process(envs(first[2:] + second + glass))
     with hub.sessions() as session:
         rows = session.execute(select(Incident).order_by(Incident.first_onset)).scalars().all()
-    assert len(rows) == 3
-    assert all(row.method == "tdoa" and row.sensor_count == 4 for row in rows)
-    located = sorted((round(enu_of(r.lat, r.lon)[0]), r.label) for r in rows)
-    assert located == [(-20, "gunshot"), (5, "glass_breaking"), (5, "gunshot")]
+        assert len(rows) == 2
+        assert all(row.method == "tdoa" and row.sensor_count == 4 for row in rows)
+        assert [(row.rounds, row.located_rounds) for row in rows] == [(1, 1), (1, 1)]
+        assert [row.detection_count for row in rows] == [8, 4]
+        located = sorted((round(enu_of(r.lat, r.lon)[0]), r.label) for r in rows)
+        # equal evidence for both labels: the more serious class is reported
+        assert located == [(-20, "gunshot"), (5, "gunshot")]
+        first_incident = [d for d in rows[0].detections]
+        # one detection per sensor locates the sound; the other label only adds evidence
+        assert sorted(d.fused_as for d in first_incident) == ["tdoa"] * 4 + ["update"] * 4
+        assert {d.shot_number for d in first_incident} == {1}
 
 
-def test_fewer_than_three_sensors_fall_back_to_strongest(hub: Hub) -> None:
+def test_fewer_than_three_sensors_give_an_area_not_a_point(hub: Hub) -> None:
     layout = sensor_grid(4)
     register_sensors(hub, layout)
     from ouie.hub.ingest import Envelope
@@ -132,8 +143,13 @@ def test_fewer_than_three_sensors_fall_back_to_strongest(hub: Hub) -> None:
     )
     with hub.sessions() as session:
         incident = session.execute(select(Incident)).scalar_one()
-    assert incident.method == "strongest"
-    assert incident.radius_m == hub.settings.fusion.fallback_radius_m
+        assert incident.method == "area" and incident.approximate
+        assert (incident.rounds, incident.located_rounds) == (1, 0)
+        shot = incident.shots[0]
+        assert shot.method == "area" and shot.sensor_count == 2
+    # the area holds the source, and is not a point placed at the sensors
     east, north = enu_of(incident.lat, incident.lon)
-    assert np.hypot(east + 40.0, north + 40.0) < 1.0  # s1 at (-40, -40) is nearest and loudest
+    source_offset = np.hypot(east + 35.0, north + 35.0)
+    assert source_offset <= incident.radius_m
+    assert incident.ellipse_major_m is not None and incident.ellipse_major_m > 20.0
     assert ENUFrame(*ORIGIN).lat0 == ORIGIN[0]

@@ -1,9 +1,10 @@
 """A private Mosquitto broker for one test: its own loopback port, config and data folder.
 
 Tests never touch the shared broker on 1883 (other suites use it); they start this one and
-can stop and restart it at will. Persistence is on, in the test's temp folder, so a broker
-stopped with SIGTERM comes back with its sessions and queued messages, as a production
-broker configured for durability does.
+can stop and restart it at will. Persistence is on, in the test's temp folder, and saved on
+every change (``ouie.hub.broker.durable_persistence``, what ``ouie broker config`` writes),
+so a broker stopped with SIGTERM, or killed with SIGKILL, comes back with its sessions and
+queued messages, as a production broker configured by ouie does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from ouie.hub.broker import durable_persistence
 from tests._services import MOSQUITTO, need
 
 
@@ -31,25 +33,32 @@ def port_open(port: int) -> bool:
 
 
 class Mosquitto:
-    def __init__(self, folder: Path, port: int | None = None) -> None:
+    def __init__(self, folder: Path, port: int | None = None, durable: bool = True) -> None:
+        """``durable=False``: persistence as Mosquitto does it by default, saved only at
+        shutdown (and every 30 min), to show what a crash then loses."""
         need("mosquitto")  # skips the test without the binary (fails it in CI)
         self.folder = folder
         self.port = port or free_port()
         data = folder / "data"
         data.mkdir(parents=True, exist_ok=True)
+        persistence = (
+            durable_persistence(data)
+            if durable
+            else ["persistence true", f"persistence_location {data}/"]
+        )
         self.config = folder / "mosquitto.conf"
-        self.config.write_text(
-            f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
             # Started as root, mosquitto would switch to user "mosquitto", who cannot
             # write the test's temp folder; stay the current user instead.
-            f"user {getpass.getuser()}\n"
-            "persistence true\n"
-            f"persistence_location {data}/\n"
-            "log_type error\nlog_type warning\n"
-            f"log_dest file {folder / 'mosquitto.log'}\n",
-            encoding="utf-8",
-        )
+            f"user {getpass.getuser()}",
+            *persistence,
+            "log_type error",
+            "log_type warning",
+            f"log_dest file {folder / 'mosquitto.log'}",
+        ]
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

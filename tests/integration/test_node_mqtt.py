@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 import numpy as np
@@ -16,6 +17,7 @@ import pytest
 from ouie.config.node import MqttSettings, NodeSettings
 from ouie.core.labels import EventLabel
 from ouie.core.messages import EventMessage, StatusMessage, ThresholdConfigMessage, topic_for
+from ouie.hub.mqtt import receipt_for
 from ouie.node.runtime import NodeRuntime
 from ouie.node.sources import AudioChunk, AudioSource
 from ouie.transport.mqtt import MqttPublisher
@@ -38,15 +40,26 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 
 class Collector:
-    """A durable subscriber (persistent session, QoS 1) that reconnects after outages."""
+    """A durable subscriber (persistent session, QoS 1) that reconnects after outages and,
+    like the hub, sends a receipt for each message (the node keeps it until then)."""
 
-    def __init__(self, port: int, topic_filter: str, client_id: str = "test-collector") -> None:
+    def __init__(
+        self,
+        port: int,
+        topic_filter: str,
+        client_id: str = "test-collector",
+        receipts: bool = True,
+    ) -> None:
         self.port = port
         self.topic_filter = topic_filter
         self.client_id = client_id
+        self.receipts = receipts
+        #: event sequence numbers to drop on first arrival, as a broker that lost them would
+        self.lose_once: set[int] = set()
         self.messages: list[tuple[str, bytes]] = []
         self.subscribed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
         while True:
@@ -58,9 +71,36 @@ class Collector:
                     self.subscribed.set()
                     async for message in client.messages:
                         assert isinstance(message.payload, bytes)
-                        self.messages.append((str(message.topic), message.payload))
+                        topic = str(message.topic)
+                        if topic.endswith("/ack") or self._lost(topic, message.payload):
+                            continue
+                        self.messages.append((topic, message.payload))
+                        receipt = receipt_for(topic, message.payload, "accepted")
+                        if self.receipts and receipt is not None:
+                            # Not awaited here: a publish failing on a lost connection would
+                            # end this loop before it took the messages already received.
+                            self._send(client.publish(*receipt, qos=1))
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.1)
+
+    def _lost(self, topic: str, payload: bytes) -> bool:
+        if not topic.endswith("/events") or not self.lose_once:
+            return False
+        sequence = EventMessage.model_validate_json(payload).sequence
+        if sequence in self.lose_once:
+            self.lose_once.discard(sequence)
+            return True
+        return False
+
+    def _send(self, publish: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(publish)
+        self._sending.add(task)
+        task.add_done_callback(self._sent)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        if not task.cancelled():
+            task.exception()  # a receipt lost with the connection: the node resends
 
     async def __aenter__(self) -> Collector:
         self.task = asyncio.create_task(self.run())
@@ -273,5 +313,59 @@ def test_node_runtime_publishes_events_and_status_over_mqtt(
             StatusMessage.model_validate_json(p) for t, p in collector.messages if "/status" in t
         ]
         assert statuses and statuses[-1].events_emitted == 2
+
+    asyncio.run(main())
+
+
+def test_a_message_the_broker_lost_while_connected_is_sent_again(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """The hub confirms shots 6.. but never saw 5 (as when a broker drops a queued message):
+    after ``resend_after_s`` the node sends the unconfirmed again, and nothing is lost."""
+
+    async def main() -> None:
+        async with Collector(broker.port, "ouie/v1/s1/n1/#") as collector:
+            collector.lose_once = {5}
+            publisher = MqttPublisher(
+                MqttSettings(url=broker.url, client_id="ouie-test-node", resend_after_s=0.3),
+                Spool(tmp_path / "spool.sqlite3"),
+                "s1",
+                "n1",
+            )
+            await publisher.start()
+            for i in range(12):
+                await publisher.publish_event(event(i))
+            assert await publisher.flush(10), f"{publisher.spooled_events} never confirmed"
+            assert publisher.resends == 1 and publisher.connections == 1
+            assert publisher.confirmed == 12
+            await publisher.close()
+            assert sorted(set(event_sequences(collector.messages))) == list(range(12))
+
+    asyncio.run(main())
+
+
+def test_without_receipts_the_node_keeps_its_messages(broker: Mosquitto, tmp_path: Path) -> None:
+    """The broker acknowledged every message, but no hub confirmed one: all stay spooled
+    (and ``keep_until: puback`` restores the old behaviour for other consumers)."""
+
+    async def main() -> None:
+        async with Collector(broker.port, "ouie/v1/s1/n1/#", receipts=False) as collector:
+            for keep_until, left in (("stored", 5), ("puback", 0)):
+                publisher = MqttPublisher(
+                    MqttSettings(url=broker.url, keep_until=keep_until),  # type: ignore[arg-type]
+                    Spool(tmp_path / f"{keep_until}.sqlite3"),
+                    "s1",
+                    "n1",
+                    close_timeout_s=0.5,
+                )
+                await publisher.start()
+                for i in range(5):
+                    await publisher.publish_event(event(i))
+                await collector.wait_for(lambda: len(event_sequences(collector.messages)) >= 5, 10)
+                await asyncio.sleep(0.2)
+                assert publisher.delivered >= 5  # the broker has them all
+                assert publisher.spooled_events == left
+                await publisher.close()
+                collector.messages.clear()
 
     asyncio.run(main())

@@ -17,6 +17,7 @@ NODE_MODULES = (
     "ouie.node.sources",
     "ouie.node.status",
     "ouie.node.audio_io",
+    "ouie.node.file_detect",
     "ouie.node.resample",
     "ouie.node.events",
     "ouie.node.onset",

@@ -56,9 +56,10 @@ def test_every_scorecard_key_is_documented() -> None:
     assert not missing, f"scorecard keys missing from docs/twin.md: {missing}"
     nested = {
         key
-        for name in ("localisation_error_m", "latency_s", "node_cpu", "detections")
+        for name in ("localisation_error_m", "latency_s", "node_cpu", "detections", "rounds")
         for key in card[name]
     }
-    nested |= set(card["truth"][0]) | set(card["incident_list"][0])
+    nested |= set(card["sources"])
+    nested |= set(card["truth"][0]) | set(card["incident_list"][0]) | set(card["shot_list"][0])
     nested |= set(next(iter(card["per_class"].values())))
     assert not {key for key in nested if key not in DOC}

@@ -41,7 +41,9 @@ def test_real_nodes_report_the_shot_through_the_bus(batch: bool) -> None:
     assert card["events_not_visible"] == 0
     # Measured, not timed: wall-clock limits belong to `ouie sim run` and docs/twin.md.
     assert card["latency_s"]["n"] >= 1 and card["latency_s"]["p50"] > 0.0
-    assert card["localisation_error_m"]["median"] < 60.0
+    # the stand-in hub places the shot at its first sensor: an approximate area, not a fix
+    assert card["localisation_error_m"]["n"] == 0 and card["localisation_error_m"]["area_n"] == 1
+    assert card["shot_list"][0]["error_m"] < 60.0
     assert card["node_cpu"]["batched"] is batch
     if batch:
         assert card["node_cpu"]["prefetch_hits"] > 0

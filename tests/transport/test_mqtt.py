@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ouie.config.node import MqttSettings, NodeSettings
-from ouie.transport.base import Publisher, ResumesSequence
+from ouie.core.messages import AckMessage
+from ouie.transport.base import Publisher, ResumesSequence, parse_receipt
 from ouie.transport.factory import create_publisher
 from ouie.transport.mqtt import MqttPublisher, default_client_id, parse_broker_url
 from ouie.transport.spool import Spool
@@ -110,3 +111,12 @@ def test_factory_builds_each_kind(tmp_path: Path) -> None:
         await mqtt.close()
 
     asyncio.run(main())
+
+
+def test_only_valid_receipts_for_this_sensor_count() -> None:
+    good = AckMessage(site="s1", sensor_id="n1", message_id="a" * 32, outcome="stored")
+    assert parse_receipt(good.model_dump_json().encode(), "s1", "n1") == good
+    other = good.model_copy(update={"sensor_id": "n2"})
+    assert parse_receipt(other.model_dump_json().encode(), "s1", "n1") is None
+    for junk in (b"", b"{oops", b'{"kind": "ack"}', good.model_dump_json().encode()[:-2]):
+        assert parse_receipt(junk, "s1", "n1") is None

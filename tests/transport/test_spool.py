@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,49 @@ def test_rejects_bad_bounds(tmp_path: Path) -> None:
         Spool(tmp_path / "a.sqlite3", max_events=0)
     with pytest.raises(ValueError):
         Spool(tmp_path / "b.sqlite3", max_status=-1)
+
+
+def test_hub_receipts_remove_by_message_id(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.sqlite3", max_events=100)
+    ids = [
+        spool.append("event", "t/events", json.dumps({"message_id": f"{i:032x}"}).encode())
+        for i in range(5)
+    ]
+    spool.append("status", "t/status", b"{}", message_id="f" * 32)
+    assert [m.message_id for m in spool.peek(10)][:2] == [f"{0:032x}", f"{1:032x}"]
+    # what is left to send after the first two went out on this connection
+    assert [m.id for m in spool.peek(10, after=ids[1])] == [*ids[2:], ids[-1] + 1]
+    assert spool.confirm(f"{1:032x}") == ids[1]
+    assert spool.confirm(f"{1:032x}") is None  # the receipt for a resent duplicate
+    assert spool.confirm("e" * 32) is None
+    assert spool.oldest_id() == ids[0]
+    assert spool.confirm("f" * 32) == ids[-1] + 1
+    assert (spool.events, spool.status_messages) == (4, 0)
+    for i in (0, 2, 3, 4):
+        spool.confirm(f"{i:032x}")
+    assert len(spool) == 0 and spool.oldest_id() is None
+    spool.close()
+
+
+def test_a_spool_from_before_receipts_is_upgraded(tmp_path: Path) -> None:
+    """A node updated with shots still spooled: its old rows get their message ids, so the
+    hub's receipts can clear them."""
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, "
+        "topic TEXT NOT NULL, payload BLOB NOT NULL);"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    )
+    db.execute(
+        "INSERT INTO outbox (kind, topic, payload) VALUES ('event', 't/events', ?)",
+        (json.dumps({"message_id": "a" * 32}).encode(),),
+    )
+    db.execute("INSERT INTO outbox (kind, topic, payload) VALUES ('status', 't/status', x'00')")
+    db.commit()
+    db.close()
+    spool = Spool(path)
+    assert [m.message_id for m in spool.peek(10)] == ["a" * 32, None]
+    assert spool.confirm("a" * 32) == 1
+    assert (spool.events, spool.status_messages) == (0, 1)
+    spool.close()

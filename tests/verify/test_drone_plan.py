@@ -91,6 +91,17 @@ def test_mission_shape() -> None:
     assert len(p.digest()) == 64 and p.digest() == p.model_copy().digest()
 
 
+def test_an_approximate_area_is_orbited_at_its_edge_and_declared() -> None:
+    lat, lon = FRAME.to_latlon(300.0, 400.0)
+    area = incident_at(lat, lon, radius_m=120.0).model_copy(update={"approximate": True})
+    p = plan_mission(dock(), area, rules(), [], planned_by="op", at=NOON)
+    assert p.approximate and p.items[5].param3 == 120.0  # the orbit runs round the area
+    assert "approximate_area" in p.declared_items  # the crew confirms it searches an area
+    assert "approximate" in next(c.text for c in p.checklist if c.id == "approximate_area")
+    exact = plan(300.0, 400.0)
+    assert not exact.approximate and "approximate_area" not in exact.declared_items
+
+
 def test_hover_pattern() -> None:
     p = plan(0.0, 200.0, d=dock(pattern="hover", loiter_s=90.0))
     hover = p.items[5]

@@ -209,6 +209,19 @@ def test_cap_alert_for_every_label_is_valid(cap_schema, label: EventLabel) -> No
     assert "<web>https://hub.example/incidents/inc-1</web>" in text
 
 
+def test_cap_says_how_many_rounds_and_when_it_is_only_an_area(cap_schema) -> None:  # type: ignore[no-untyped-def]
+    area = incident_at(*ORIGIN, radius_m=140.0).model_copy(
+        update={"approximate": True, "rounds": 4}
+    )
+    document = render_cap(area, CapOutput())
+    _validate(cap_schema, document)
+    text = document.decode()
+    assert "(4 rounds)" in text and "approximate area of 140 m radius" in text
+    assert "<value>true</value>" in text  # ouie:approximate
+    exact = render_cap(incident_at(*ORIGIN), CapOutput()).decode()
+    assert "location within 10 m (95 %)" in exact and "approximate area" not in exact
+
+
 def test_cap_history_updates_and_cancel(cap_schema) -> None:  # type: ignore[no-untyped-def]
     config = CapOutput(scope="Public")
     ctx = OutputContext()

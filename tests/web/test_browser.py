@@ -21,9 +21,10 @@ from sqlalchemy import select, update
 
 from ouie.core.labels import EventLabel
 from ouie.core.timebase import utc_now
+from ouie.hub import auth
 from ouie.hub.db import AuditEntry, Incident, Sensor, User, UserSession
 from tests._services import CHROMIUM
-from tests.web.hubenv import HubEnv, log_in, running_hub
+from tests.web.hubenv import PASSWORD, HubEnv, log_in, running_hub
 
 pytestmark = [pytest.mark.slow, pytest.mark.needs("chromium", "playwright")]
 
@@ -82,6 +83,12 @@ def new_page(browser: Any, env: HubEnv) -> Iterator[Any]:
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        # the console runs under a strict Content-Security-Policy (issue 18): anything it
+        # blocks (an inline script, a foreign image) is a failure, not a silent breakage
+        page.on(
+            "console",
+            lambda msg: errors.append(msg.text) if "Content Security Policy" in msg.text else None,
+        )
         return page
 
     yield make
@@ -277,10 +284,11 @@ def test_supervisor_sets_thresholds_and_sees_live_sensor(env: HubEnv, new_page: 
             is not None
         )
     env.send_status(suppressions=7)
-    page.wait_for_function(
-        "document.querySelector('[data-testid=suppressions]').textContent.trim() === '7'",
-        timeout=8000,
-    )
+    from playwright.sync_api import expect
+
+    # a locator check, not wait_for_function: the console's CSP (no 'unsafe-eval', issue 18)
+    # refuses the string predicate Playwright would evaluate in the page
+    expect(page.locator("[data-testid=suppressions]")).to_have_text("7", timeout=8000)
     shot(page, "sensor", full_page=True)
 
     operator = new_page()
@@ -306,6 +314,18 @@ def test_admin_pages_stats_and_audit(env: HubEnv, new_page: Any) -> None:
     row.locator(".user-role").select_option("supervisor")
     row.locator(".user-save").click()
     page.wait_for_selector("#toast.show")
+    # granting supervisor waits for a second admin (issue 18): nothing has changed yet
+    page.wait_for_selector("tr[data-change]")
+    assert page.locator("tr[data-change] .change-confirm").count() == 0  # not one's own
+    with env.hub.sessions() as session:
+        user = session.execute(select(User).where(User.username == "night-op")).scalar_one()
+        assert user.role == "operator"
+    with env.hub.sessions() as session, session.begin():
+        auth.create_user(session, "second-admin", PASSWORD, "admin", utc_now())
+    second = new_page()
+    log_in(second, "second-admin", "/console/admin")
+    second.locator("tr[data-change] .change-confirm").click()
+    second.wait_for_selector("tr[data-change]", state="detached")
     with env.hub.sessions() as session:
         user = session.execute(select(User).where(User.username == "night-op")).scalar_one()
         assert user.role == "supervisor"
@@ -342,3 +362,28 @@ def test_logout_and_login_errors(env: HubEnv, new_page: Any) -> None:
     page.wait_for_url("**/login?out=1")
     page.goto("/console/incidents")
     page.wait_for_url("**/login?next=*")
+
+
+def test_a_burst_shows_its_rounds_on_the_map_and_the_incident_page(
+    env: HubEnv, new_page: Any
+) -> None:
+    page = new_page()
+    log_in(page, "operator")
+    wait_map(page)
+    start = utc_now() - timedelta(seconds=10)
+    lat, lon = 45.43985, 4.38640  # south-west of the square, walking east 12 m a round
+    for k in range(5):
+        env.sound(
+            EventLabel.GUNSHOT, lat, lon + k * 1.5e-4, when=start + k * timedelta(seconds=1.2)
+        )
+    page.wait_for_function("document.querySelectorAll('.round-icon').length >= 5", timeout=5000)
+    incident = latest(env, "gunshot")
+    assert (incident.rounds, incident.located_rounds) == (5, 5)
+    page.locator(f"[data-testid=rounds-{incident.id}]").wait_for()
+    assert page.locator("path.round-track").count() >= 1  # the shooter's track
+    time.sleep(0.4)
+    shot(page, "map-burst")
+    page.goto(f"/console/incidents/{incident.id}")
+    assert page.locator("[data-testid=rounds-table] tbody tr").count() == 5
+    assert page.locator("#incident-map .round-icon").count() == 5
+    shot(page, "incident-burst", full_page=True)

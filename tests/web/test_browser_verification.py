@@ -121,9 +121,10 @@ def test_operator_cues_camera_supervisor_approves_drone(
         box.check()
     supervisor.click("[data-testid='drone-approve']")
     supervisor.wait_for_selector("#incident-map .drone-marker")
-    supervisor.wait_for_function(
-        "document.querySelector(\"[data-testid='drone-run-state']\")?.textContent === 'in_flight'"
-    )
+    from playwright.sync_api import expect
+
+    # a locator check: the console's CSP refuses wait_for_function's string eval (issue 18)
+    expect(supervisor.locator("[data-testid='drone-run-state']")).to_have_text("in_flight")
     time.sleep(2.0)  # let it climb and head out, for the picture
     supervisor.locator("#verify-title").scroll_into_view_if_needed()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -18,16 +18,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from ouie.compliance.findings import Finding, Role, dedupe, errors
 from ouie.compliance.loading import CheckedConfig, load_for_check
 from ouie.compliance.roles import (
+    VerifyUnreadable,
     check_node_settings,
     check_verify_settings,
     compliance_of,
     findings_for_hub,
+    resolve_verify,
 )
+from ouie.compliance.rules.network import node_trust_findings
 from ouie.config.compliance import ComplianceSettings, DeclaredSensor
 from ouie.config.hub import HubSettings
 
@@ -51,11 +55,16 @@ def startup_check(
     sensors: Iterable[DeclaredSensor] = (),
     *,
     compliance: ComplianceSettings | None = None,
+    now: datetime | None = None,
 ) -> list[Finding]:
     """For ``ouie hub`` at start-up: log every finding; in production mode raise
     ``ComplianceError`` if any is an error (the hub must then exit non-zero)."""
     comp = compliance if compliance is not None else compliance_of(settings)
-    found = findings_for_hub(settings, sensors, compliance=comp)
+    try:
+        verify = resolve_verify(settings)
+    except VerifyUnreadable:
+        verify = None  # building the verification service reports it and stops the hub
+    found = findings_for_hub(settings, sensors, compliance=comp, verify=verify, now=now)
     for finding in found:
         log.warning("compliance: %s", finding.format())
     if comp.production and errors(found):
@@ -63,17 +72,36 @@ def startup_check(
     return found
 
 
-def check_config(config: CheckedConfig, prior: list[Finding]) -> list[Finding]:
+def check_config(
+    config: CheckedConfig, prior: list[Finding], now: datetime | None = None
+) -> list[Finding]:
     source = str(config.path)
     found = list(prior)
     if config.node is not None:
         found += check_node_settings(config.node, source)
     if config.hub is not None:
+        verify = config.verify
+        if verify is None and isinstance(config.hub.verify, Path):
+            try:
+                verify = resolve_verify(config.hub, config.path.parent)
+            except VerifyUnreadable as exc:
+                found.append(
+                    Finding(
+                        "camera-auto-cue",
+                        f"cannot read the verification settings to check automatic camera "
+                        f"cueing ({exc})",
+                        "verify",
+                        source,
+                        "warning",
+                    )
+                )
         found += findings_for_hub(
             config.hub,
             compliance=config.compliance or ComplianceSettings(),
             raw=config.raw,
             source=source,
+            verify=verify,
+            now=now,
         )
     if config.verify is not None:
         standalone = config.role == "verify"
@@ -88,12 +116,17 @@ def check_config(config: CheckedConfig, prior: list[Finding]) -> list[Finding]:
 
 
 def cross_findings(configs: Sequence[CheckedConfig]) -> list[Finding]:
-    """Across files: a node whose sensor is not in the hub's declared inventory."""
+    """Across files: a node whose sensor is not in the hub's declared inventory; a node of
+    a production hub without its certificate and keys (``mqtt-trust-missing``)."""
+    found: list[Finding] = []
+    if any(c.compliance is not None and c.compliance.production for c in configs):
+        for config in configs:
+            if config.node is not None:
+                found += node_trust_findings(config.node, str(config.path))
     hubs = [c for c in configs if c.compliance is not None and c.compliance.sensors]
     if not hubs:
-        return []
+        return found
     declared = {s.id for c in hubs for s in (c.compliance.sensors if c.compliance else [])}
-    found = []
     for config in configs:
         if config.node is not None and config.node.sensor_id not in declared:
             found.append(
@@ -108,12 +141,15 @@ def cross_findings(configs: Sequence[CheckedConfig]) -> list[Finding]:
     return found
 
 
-def check_files(paths: Sequence[Path], role: Role | None = None) -> list[Finding]:
-    """All findings for the given config files, cross-file rules included."""
+def check_files(
+    paths: Sequence[Path], role: Role | None = None, now: datetime | None = None
+) -> list[Finding]:
+    """All findings for the given config files, cross-file rules included; ``now`` is the
+    time an experiment's end is checked against (default: the clock)."""
     configs = []
     found: list[Finding] = []
     for path in paths:
         config, prior = load_for_check(path, role)
         configs.append(config)
-        found += check_config(config, prior)
+        found += check_config(config, prior, now)
     return found + cross_findings(configs)

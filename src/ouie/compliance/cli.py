@@ -1,4 +1,5 @@
-"""Commands of the compliance pack: ``ouie check``, ``ouie dpia`` and ``ouie eval privacy``.
+"""Commands of the compliance pack: ``ouie check``, ``ouie dpia``, ``ouie dossier``, ``ouie
+experiment extend`` and ``ouie eval privacy``.
 
 ``register(app, bench)`` adds ``check`` and ``dpia`` to the root app and ``privacy`` to the
 ``ouie eval`` group. Compliance sits above eval, so it reaches down into the group rather
@@ -106,6 +107,111 @@ def dpia(
         raise typer.Exit(2) from exc
     for path in written:
         typer.echo(str(path))
+
+
+class DossierLangChoice(StrEnum):
+    FR = "fr"
+    EN = "en"
+
+
+def dossier(
+    config: Annotated[
+        list[Path],
+        typer.Option("--config", help="hub YAML (with compliance:) and node YAML files"),
+    ],
+    eval_json: Annotated[
+        Path, typer.Option("--eval-json", help="the JSON of a real `ouie eval privacy` run")
+    ],
+    out: Annotated[Path, typer.Option("--out", help="folder for dossier.md and dossier.pdf")],
+    detection_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--detection-json",
+            help="the JSON of an `ouie eval --split source` run (recall, false alarms per "
+            "sensor-day); without it the dossier says detection is not measured",
+        ),
+    ] = None,
+    lang: Annotated[DossierLangChoice, typer.Option(help="language")] = DossierLangChoice.FR,
+    pdf: Annotated[bool, typer.Option(help="also render the dossier as PDF")] = True,
+) -> None:
+    """Write the feasibility dossier for the prefect (technique, juridique, stratégie,
+    calendrier) from the live configuration and measured `ouie eval` runs."""
+    from ouie.compliance.dossier import generate_dossier
+    from ouie.compliance.dpia import DpiaError
+    from ouie.config.loader import ConfigError
+
+    try:
+        written = generate_dossier(config, eval_json, out, detection_json, lang=lang.value, pdf=pdf)
+    except (ConfigError, DpiaError, OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for path in written:
+        typer.echo(str(path))
+
+
+experiment_app = typer.Typer(
+    name="experiment", help="The bounded experiment (compliance.experiment).", no_args_is_help=True
+)
+
+
+@experiment_app.command("extend")
+def experiment_extend(
+    config: Annotated[
+        Path, typer.Option("--config", help="the hub YAML with the new compliance.experiment.end")
+    ],
+    dpia_json: Annotated[
+        Path,
+        typer.Option("--dpia", help="dpia-pia.json of `ouie dpia` run on that same config"),
+    ],
+    reason: Annotated[str, typer.Option(help="the controller's decision, for the audit log")],
+    admin: Annotated[str, typer.Option(help="an admin user of the hub")],
+    password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
+) -> None:
+    """Record an extension of the experiment in the hub's audit log (admin only), accepted
+    only with a DPIA generated from this configuration for the new end."""
+    import json
+
+    from pydantic import ValidationError
+
+    from ouie.config.hub import load_hub_settings
+    from ouie.config.loader import ConfigError
+    from ouie.core.timebase import utc_now
+    from ouie.hub import auth
+    from ouie.hub.experiment import DpiaAttestation, ExperimentError, extend
+    from ouie.hub.service import Hub
+
+    try:
+        settings = load_hub_settings(config)
+        block = json.loads(dpia_json.read_text(encoding="utf-8")).get("ouie", {})
+        attestation = DpiaAttestation.model_validate(block.get("experiment"))
+    except (ConfigError, OSError, ValueError, ValidationError, AttributeError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True)
+    hub = Hub(settings)
+    try:
+        hub.prepare()
+        with hub.sessions() as session, session.begin():
+            user = auth.authenticate_password(session, admin, password)
+            if user is None or user.role != auth.Role.ADMIN.value:
+                raise ExperimentError(f"{admin} is not an admin of this hub (or wrong password)")
+            result = extend(
+                session,
+                settings.compliance,
+                attestation,
+                reason=reason,
+                actor=admin,
+                now=utc_now(),
+            )
+    except ExperimentError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    finally:
+        hub.close()
+    typer.echo(f"experiment extended to {result.end} (audit entry {result.seq})")
 
 
 def eval_privacy(
@@ -228,7 +334,10 @@ def _classifier(
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
-    """``ouie check``, ``ouie dpia`` and ``ouie eval privacy``."""
+    """``ouie check``, ``ouie dpia``, ``ouie dossier``, ``ouie experiment extend`` and
+    ``ouie eval privacy``."""
     app.command()(check)
     app.command()(dpia)
+    app.command()(dossier)
+    app.add_typer(experiment_app)
     eval_app.command("privacy")(eval_privacy)

@@ -31,15 +31,17 @@ from ouie.compliance.check import check_config, cross_findings
 from ouie.compliance.findings import Finding
 from ouie.compliance.leakage import PrivacyReport, read_report
 from ouie.compliance.loading import CheckedConfig, load_for_check
+from ouie.compliance.roles import VerifyUnreadable, auto_cue_labels, resolve_verify
 from ouie.config.compliance import LAWFUL_BASIS_TEXT, ComplianceSettings, Zone
 from ouie.config.hub import HubSettings
 from ouie.config.node import NodeSettings
 from ouie.core.geometry import LocalFrame
-from ouie.core.labels import EVENT_LABELS, IMPULSIVE_LABELS
+from ouie.core.labels import EVENT_LABELS, IMPULSIVE_LABELS, EventLabel
 from ouie.core.messages import ALL_MESSAGE_MODELS
 from ouie.node.pipeline import GUARD_AFTER_S, GUARD_BEFORE_S, WEAK_GUARD_AFTER_S
 from ouie.privacy.message_guard import audit_models
 from ouie.privacy.speech_guard import NEARBY_SPEECH_S
+from ouie.web.claims import audit_anchored, public_claims
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -157,8 +159,22 @@ def zone_metrics(zone: Zone) -> ZoneMetrics:
     return ZoneMetrics(area, perimeter, lat0, lon0)
 
 
-def sensor_map(compliance: ComplianceSettings, out: Path) -> Path:
+#: the map's words, by language (the dossier is French by default)
+_MAP_TEXT = {
+    "en": ("declared zone", "sensor", "metres east", "metres north", "Sensors and listening zone"),
+    "fr": (
+        "zone déclarée",
+        "capteur",
+        "mètres vers l'est",
+        "mètres vers le nord",
+        "Capteurs et zone d'écoute",
+    ),
+}
+
+
+def sensor_map(compliance: ComplianceSettings, out: Path, lang: str = "en") -> Path:
     """A PNG of the declared zone and sensors (local metres; no base map, no network)."""
+    zone_word, sensor_word, east_word, north_word, title = _MAP_TEXT.get(lang, _MAP_TEXT["en"])
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.0, 6.0), dpi=150)
@@ -178,19 +194,19 @@ def sensor_map(compliance: ComplianceSettings, out: Path) -> Path:
         pts = [frame.to_en(lat, lon) for lat, lon in zone.polygon]
         xs = [p[0] for p in pts] + [pts[0][0]]
         ys = [p[1] for p in pts] + [pts[0][1]]
-        ax.fill(xs, ys, color="#cfe3f5", alpha=0.6, label=f"declared zone: {zone.name}")
+        ax.fill(xs, ys, color="#cfe3f5", alpha=0.6, label=f"{zone_word}: {zone.name}")
         ax.plot(xs, ys, color="#2a6fb0", linewidth=1.2)
     for sensor in sensors:
         x, y = frame.to_en(sensor.lat, sensor.lon)
         ax.plot(x, y, marker="o", color="#c0392b", markersize=6)
         ax.annotate(sensor.id, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
     if sensors:
-        ax.plot([], [], marker="o", color="#c0392b", linestyle="", label="sensor")
+        ax.plot([], [], marker="o", color="#c0392b", linestyle="", label=sensor_word)
     ax.set_aspect("equal")
-    ax.set_xlabel("metres east")
-    ax.set_ylabel("metres north")
+    ax.set_xlabel(east_word)
+    ax.set_ylabel(north_word)
     ax.grid(True, linewidth=0.3, alpha=0.6)
-    ax.set_title(f"Sensors and listening zone (centre {lat0:.5f} N, {lon0:.5f} E)", fontsize=9)
+    ax.set_title(f"{title} ({lat0:.5f} N, {lon0:.5f} E)", fontsize=9)
     ax.legend(loc="lower right", fontsize=7)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -341,7 +357,34 @@ class Risk:
 GAUGE = {1: "negligible", 2: "limited", 3: "significant", 4: "maximum"}
 
 
-def risks(report: PrivacyReport, comp: ComplianceSettings, hub: HubSettings) -> list[Risk]:
+def risks(
+    report: PrivacyReport,
+    comp: ComplianceSettings,
+    hub: HubSettings,
+    auto_cue: list[EventLabel] | None = None,
+    anchored: bool = False,
+) -> list[Risk]:
+    """R1–R9; what R5, R6 and R8 say follows the configuration (automatic cueing, audit
+    anchoring), never a fixed text."""
+    cue_labels = ", ".join(str(label) for label in auto_cue or [])
+    provision = comp.legal_basis.audio_triggered_cameras if comp.legal_basis else None
+    cameras = (
+        f"Cameras are turned automatically towards {cue_labels} (actor system:auto-cue, "
+        f"audited), under the provision the controller declares: {provision}. ouie does not "
+        "record video."
+        if auto_cue
+        else "Camera cueing is an operator action, audited; no class is cued automatically "
+        "(rule camera-auto-cue refuses it in production without a legal provision); ouie "
+        "does not record video."
+    )
+    audit_log = (
+        "Hash-chained audit log whose head is signed with a key outside the database and "
+        "published (anchoring): a rewrite of the log is detected against a recorded anchor."
+        if anchored
+        else "Hash-chained audit log: `ouie audit verify` detects an edited, deleted or "
+        "reordered entry, but not a full rewrite by someone with database write access "
+        "(audit anchoring, audit.anchor_key, is off)."
+    )
     rate = (
         "n/a (the classifier proposed no event on speech)"
         if report.suppression_rate is None
@@ -458,8 +501,8 @@ def risks(report: PrivacyReport, comp: ComplianceSettings, hub: HubSettings) -> 
             [
                 "Role-based access (viewer, operator, supervisor, auditor, admin), enforced "
                 "route by route.",
-                "Every read of incident data and every change is written to a hash-chained "
-                "audit log; `ouie audit verify` detects any edit, deletion or reordering.",
+                "Every read of incident data and every change is written to the audit log. "
+                + audit_log,
                 "The auditor role can export the log for a regulator.",
             ],
             ["roles", "reads_audited", "audit_verify", "auditor_export"],
@@ -476,11 +519,11 @@ def risks(report: PrivacyReport, comp: ComplianceSettings, hub: HubSettings) -> 
             [
                 "A drone launches only on the explicit approval of a supervisor; approval and "
                 "every command are audited (rule drone-approval-unsupervised).",
-                "Camera cueing is an operator action, audited; ouie does not record video.",
+                cameras,
             ],
             ["check_rules"],
             severity=3,
-            likelihood=1,
+            likelihood=2 if auto_cue else 1,
         ),
         Risk(
             "R7",
@@ -503,10 +546,10 @@ def risks(report: PrivacyReport, comp: ComplianceSettings, hub: HubSettings) -> 
             "Incident history or the audit log is altered to hide misuse.",
             "Accountability lost.",
             "Insiders with database access.",
-            ["Hash-chained audit log with an independent verification command."],
+            [audit_log],
             ["audit_verify"],
             severity=2,
-            likelihood=1,
+            likelihood=1 if anchored else 2,
             pia_section="33",
         ),
         Risk(
@@ -538,6 +581,8 @@ class Inputs:
     findings: list[Finding]
     report: PrivacyReport
     report_path: Path
+    auto_cue: list[EventLabel] = field(default_factory=list)
+    anchored: bool = False
 
 
 def _sha256(path: Path) -> str:
@@ -560,6 +605,12 @@ def load_inputs(configs: Sequence[Path], eval_json: Path) -> Inputs:
     hub = hubs[0]
     assert hub.hub is not None
     nodes = [(c.path, c.node) for c in checked if c.node is not None]
+    verify = hub.verify
+    if verify is None:
+        try:
+            verify = resolve_verify(hub.hub, hub.path.parent)
+        except VerifyUnreadable:
+            verify = None  # `ouie check` (above) reports it
     try:
         report = read_report(eval_json)
     except (OSError, ValueError) as exc:
@@ -572,6 +623,8 @@ def load_inputs(configs: Sequence[Path], eval_json: Path) -> Inputs:
         findings=findings,
         report=report,
         report_path=eval_json,
+        auto_cue=auto_cue_labels(verify),
+        anchored=audit_anchored(hub.hub),
     )
 
 
@@ -590,7 +643,7 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
     area_km2 = metrics.area_m2 / 1e6 if metrics else None
     inventory = message_inventory()
     guard_problems = audit_models(ALL_MESSAGE_MODELS)
-    risk_list = risks(report, comp, hub)
+    risk_list = risks(report, comp, hub, inputs.auto_cue, inputs.anchored)
     node_guard = [
         {
             "path": str(path),
@@ -604,8 +657,10 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
     ]
     from ouie import __version__
 
+    now = datetime.now(UTC)
     return {
-        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": now.strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at_iso": now.isoformat(timespec="seconds"),
         "ouie_version": __version__,
         "configs": [{"path": str(p), "sha256": _sha256(p)} for p in configs],
         "eval": {"path": str(inputs.report_path), "sha256": _sha256(inputs.report_path)},
@@ -643,6 +698,12 @@ def build_context(inputs: Inputs, configs: Sequence[Path]) -> dict[str, Any]:
         "errors": [f for f in inputs.findings if f.severity == "error"],
         "node_guard": node_guard,
         "retention_sites": sorted(hub.retention.per_site.items()),
+        "experiment": comp.experiment,
+        "compliance_digest": comp.digest(),
+        "auto_cue": [str(label) for label in inputs.auto_cue],
+        "anchored": inputs.anchored,
+        "claims_fr": public_claims(hub, comp, "fr", inputs.auto_cue),
+        "claims_en": public_claims(hub, comp, "en", inputs.auto_cue),
     }
 
 
@@ -664,6 +725,10 @@ def _environment() -> Any:
     )
     env.filters["num"] = lambda v, d=0: f"{v:,.{d}f}".replace(",", " ")
     env.filters["cell"] = lambda v: str(v).replace("|", "/").replace("\n", " ")
+    # French typography for the dossier: decimal comma, space between thousands
+    env.filters["fr"] = lambda v, d=1: f"{v:,.{d}f}".replace(",", " ").replace(".", ",")
+    env.filters["pct"] = lambda v, d=1: f"{v * 100:.{d}f} %"
+    env.filters["pct_fr"] = lambda v, d=1: f"{v * 100:.{d}f} %".replace(".", ",")
     return env
 
 
@@ -688,8 +753,9 @@ def pia_json(context: dict[str, Any]) -> dict[str, Any]:
         return {"reference_to": ref, "data": {"text": why, "gauge": value, "list": []}}
 
     inventory = "; ".join(f"{f.message}.{f.field} ({f.category})" for f in context["inventory"])
+    purposes = " ".join(p.en for p in comp.purposes)
     answers = [
-        text(111, "Acoustic event detection in the public space: " + " ".join(comp.purposes)),
+        text(111, "Acoustic event detection in the public space: " + purposes),
         text(
             112,
             f"Controller: {comp.controller.name if comp.controller else '(missing)'}; "
@@ -705,7 +771,7 @@ def pia_json(context: dict[str, Any]) -> dict[str, Any]:
             f"{context['hub'].retention.days} days, then deleted by the retention job.",
         ),
         text(123, "Sensors on street furniture; MQTT broker; hub server with its database."),
-        text(211, " ".join(comp.purposes)),
+        text(211, purposes),
         text(
             212,
             f"GDPR art. {comp.legal_basis.article} ({context['basis_text']}); "
@@ -780,8 +846,19 @@ def pia_json(context: dict[str, Any]) -> dict[str, Any]:
         "evaluations": [],
         "comments": [],
         "ouie": {
+            "generated_at": context["generated_at_iso"],
             "configs": context["configs"],
             "eval": context["eval"],
+            # what `ouie experiment extend` checks: this DPIA assesses exactly this
+            # configuration (its compliance digest) and this experiment's dates
+            "experiment": None
+            if comp.experiment is None
+            else {
+                "start": comp.experiment.start.isoformat(),
+                "end": comp.experiment.end.isoformat(),
+                "compliance_digest": context["compliance_digest"],
+                "generated_at": context["generated_at_iso"],
+            },
             "figures": report.model_dump(
                 include={
                     "events_on_speech",

@@ -30,10 +30,16 @@ RULES: dict[str, str] = {
     "drone-approval-unsupervised": "a drone may only launch on a supervisor's approval",
     "weak-credential": "no default, placeholder or weak password, token or secret",
     "mqtt-insecure": "MQTT beyond loopback needs TLS and authentication",
+    "mqtt-trust-missing": "production MQTT needs TLS, client certificates, the broker ACL and "
+    "signed messages, on loopback too",
     "http-insecure": "the console beyond loopback needs TLS (secure session cookies)",
     "zone-missing": "the listening zone must be declared as a polygon",
     "sensor-outside-zone": "every sensor must stand inside the declared zone",
     "sensor-undeclared": "every node must be a sensor declared in the hub's inventory",
+    "camera-auto-cue": "cameras turn on a sound without an operator only where the law says so",
+    "experiment-missing": "production needs a bounded experiment or a permanent instrument",
+    "experiment-ended": "no processing after the experiment's end",
+    "public-counts-live": "public counts are delayed and small counts suppressed",
 }
 
 

@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from ouie.compliance.findings import Finding, dedupe
 from ouie.compliance.rules.audio import audio_export_findings
+from ouie.compliance.rules.cameras import camera_findings
 from ouie.compliance.rules.credentials import credential_findings
 from ouie.compliance.rules.drones import drone_findings
+from ouie.compliance.rules.experiment import experiment_findings
 from ouie.compliance.rules.legal import compliance_findings
-from ouie.compliance.rules.network import is_loopback, mqtt_findings
+from ouie.compliance.rules.network import hub_trust_findings, is_loopback, mqtt_findings
+from ouie.compliance.rules.public import public_counts_findings
 from ouie.compliance.rules.speech_guard import speech_guard_findings
 from ouie.compliance.rules.zone import zone_findings
 from ouie.config.compliance import ComplianceSettings, DeclaredSensor
 from ouie.config.hub import HubSettings
+from ouie.config.loader import ConfigError
 from ouie.config.node import NodeSettings
+from ouie.config.verify import VerifySettings, load_verify_settings
+from ouie.config.web import web_settings
+from ouie.core.labels import EventLabel
 
 
 def check_node_settings(settings: NodeSettings, source: str = "") -> list[Finding]:
@@ -33,6 +42,7 @@ def check_node_settings(settings: NodeSettings, source: str = "") -> list[Findin
             publish.mqtt.password,
             "publish.mqtt.url",
             source,
+            client_certificate=publish.mqtt.tls is not None,
         )
     return found
 
@@ -42,6 +52,32 @@ def compliance_of(settings: HubSettings) -> ComplianceSettings:
     return value if isinstance(value, ComplianceSettings) else ComplianceSettings()
 
 
+class VerifyUnreadable(ValueError):
+    """The hub's ``verify:`` names a file that cannot be read or validated."""
+
+
+def resolve_verify(settings: HubSettings, base: Path | None = None) -> VerifySettings | None:
+    """The hub's verification settings: its inline ``verify:`` section or the file it names
+    (relative paths tried as given, then beside the hub's config ``base``)."""
+    section = settings.verify
+    if section is None:
+        return None
+    try:
+        if isinstance(section, Path):
+            path = section
+            if not path.is_absolute() and not path.exists() and base is not None:
+                path = base / path
+            return load_verify_settings(path)
+        return VerifySettings.model_validate(section)
+    except (ConfigError, ValidationError, OSError) as exc:
+        raise VerifyUnreadable(f"verify settings {section}: {exc}") from exc
+
+
+def auto_cue_labels(verify: BaseModel | None) -> list[EventLabel]:
+    cueing = getattr(verify, "cueing", None)
+    return list(getattr(cueing, "auto_cue_labels", None) or [])
+
+
 def findings_for_hub(
     settings: HubSettings,
     sensors: Iterable[DeclaredSensor] = (),
@@ -49,6 +85,8 @@ def findings_for_hub(
     compliance: ComplianceSettings | None = None,
     raw: Mapping[str, Any] | None = None,
     source: str = "settings",
+    verify: BaseModel | None = None,
+    now: datetime | None = None,
 ) -> list[Finding]:
     """Every finding for a hub's live settings.
 
@@ -56,6 +94,8 @@ def findings_for_hub(
     against the zone in addition to those declared in ``compliance.sensors``.
     ``compliance``: the section, when the settings object does not carry it itself.
     ``raw``: the YAML as written (examined for keys no model knows); default: the dump.
+    ``verify``: the verification settings (``resolve_verify``), for automatic cueing.
+    ``now``: the time the experiment's end is checked against (default: the clock).
     """
     comp = compliance if compliance is not None else compliance_of(settings)
     dumped = settings.model_dump(mode="json")
@@ -79,9 +119,20 @@ def findings_for_hub(
     found += drone_findings(text, source)
     if settings.mqtt.enabled:
         found += mqtt_findings(
-            settings.mqtt.url, settings.mqtt.username, settings.mqtt.password, "mqtt.url", source
+            settings.mqtt.url,
+            settings.mqtt.username,
+            settings.mqtt.password,
+            "mqtt.url",
+            source,
+            client_certificate=settings.mqtt.tls is not None,
         )
+    if comp.production:
+        found += hub_trust_findings(settings, source)
     found += _database_findings(settings.database.url, source)
+    found += experiment_findings(comp, now, source)
+    found += camera_findings(comp, auto_cue_labels(verify), source)
+    web = web_settings(settings)
+    found += public_counts_findings(web.public_counts, web.public_page, source)
     if not is_loopback(settings.http.host) and not settings.auth.cookie_secure:
         found.append(
             Finding(
@@ -89,6 +140,18 @@ def findings_for_hub(
                 f"the console listens on {settings.http.host} without secure cookies; serve it "
                 "over HTTPS and set auth.cookie_secure: true (or bind to 127.0.0.1)",
                 "http.host",
+                source,
+            )
+        )
+    elif comp.production and settings.auth.cookie_secure is not True:
+        # behind a TLS proxy on loopback the hub itself sees plain HTTP: only an explicit
+        # true keeps the session cookie off any plain-HTTP request (issue 18)
+        found.append(
+            Finding(
+                "http-insecure",
+                "production mode needs auth.cookie_secure: true (the console is served over "
+                "HTTPS; session cookies must never travel over plain HTTP)",
+                "auth.cookie_secure",
                 source,
             )
         )

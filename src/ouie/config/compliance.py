@@ -9,12 +9,17 @@ the public notice, so the documents cannot drift from what actually runs.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from ouie.config.base import Section
 from ouie.core.geometry import area_perimeter_m, validate_polygon
+from ouie.core.labels import EVENT_LABELS, EventLabel
 
 Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -35,10 +40,41 @@ LAWFUL_BASIS_TEXT: dict[str, str] = {
     "6(1)(f)": "legitimate interests of the controller",
 }
 
+Lang = Literal["fr", "en"]
+
+
+class Localized(Section):
+    """A text the public or the prefect reads, in both languages of the documents: the French
+    page shows ``fr``, the English one ``en`` (one string shown to both was English on the
+    French page)."""
+
+    fr: Text
+    en: Text
+
+    def text(self, lang: Lang) -> str:
+        return self.fr if lang == "fr" else self.en
+
+
+class Purpose(Localized):
+    """One purpose of the processing, limited to the event classes it names."""
+
+    labels: list[EventLabel] = Field(
+        default_factory=lambda: list(EVENT_LABELS),
+        min_length=1,
+        description="the classes this purpose needs; the dossier lists them with it",
+    )
+
+
 DEFAULT_PURPOSES = (
-    "Detect sounds that indicate an emergency or an offence in the public space (gunshot, "
-    "explosion, breaking glass, scream, vehicle crash, siren, car alarm, spray can) and "
-    "alert the control room so that an operator can verify and dispatch help.",
+    Purpose(
+        en="Detect sounds that indicate an emergency or an offence in the public space "
+        "(gunshot, explosion, breaking glass, scream, vehicle crash, siren, car alarm, spray "
+        "can) and alert the control room so that an operator can verify and dispatch help.",
+        fr="Détecter les sons qui révèlent une urgence ou une infraction sur la voie publique "
+        "(coup de feu, explosion, bris de verre, cri, accident, sirène, alarme de véhicule, "
+        "bombe de peinture) et alerter le centre de supervision, afin qu'un opérateur vérifie "
+        "et fasse intervenir les secours.",
+    ),
 )
 
 
@@ -71,6 +107,18 @@ class LegalBasis(Section):
         description="the law, decree or council deliberation the processing rests on"
     )
     description: str | None = Field(default=None, max_length=2000)
+    permanent: bool = Field(
+        default=False,
+        description="the instrument authorises the processing without a time limit; "
+        "otherwise production needs a bounded compliance.experiment",
+    )
+    audio_triggered_cameras: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="the provision of the instrument that explicitly authorises turning "
+        "video-protection cameras on an acoustic detection without an operator; without it "
+        "automatic cueing is refused in production (rule camera-auto-cue)",
+    )
 
 
 class Zone(Section):
@@ -127,6 +175,101 @@ class DeclaredSensor(Section):
     mounting: str | None = Field(default=None, max_length=200)
 
 
+class ExperimentPhases(Section):
+    """The dated phases the prefect asked for (the dossier's calendar)."""
+
+    installation: date = Field(description="sensors mounted, hub installed")
+    calibration: date = Field(description="levels, clocks and thresholds set on site")
+    evaluation: date = Field(description="the evaluation period starts (operators' feedback)")
+    mid_term_review: date
+    decision: date = Field(description="the controller decides to stop, extend or generalise")
+
+
+class SuccessCriteria(Section):
+    """What the experiment must show, measured from operators' feedback."""
+
+    min_precision: float = Field(
+        ge=0.0, le=1.0, description="alerts confirmed true / alerts judged, from feedback"
+    )
+    max_false_alerts_per_sensor_day: float = Field(
+        ge=0.0, description="alerts judged false per sensor and listening day"
+    )
+    min_feedback: int = Field(
+        default=30, ge=1, description="judged alerts needed before precision is read"
+    )
+    max_median_ack_s: float | None = Field(
+        default=None, gt=0.0, description="median time for an operator to acknowledge"
+    )
+
+
+class StopCriteria(Section):
+    """When the experiment stops before its end."""
+
+    below_precision: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="stop when precision falls below this"
+    )
+    above_false_alerts_per_sensor_day: float | None = Field(default=None, ge=0.0)
+    conditions: list[Localized] = Field(
+        default_factory=list, description="other stop conditions, in words"
+    )
+
+
+class Experiment(Section):
+    """A bounded experiment: production runs between ``start`` and ``end`` only. At the end the
+    hub purges every detection and incident and refuses to run; an extension is an audited
+    admin action that needs a DPIA regenerated for the new end (``ouie experiment extend``).
+    """
+
+    start: date
+    end: date = Field(description="last day of listening (inclusive, in ``timezone``)")
+    timezone: str = Field(default="Europe/Paris", description="where start and end are dates")
+    phases: ExperimentPhases | None = None
+    reviews: list[date] = Field(default_factory=list, description="review meetings")
+    success: SuccessCriteria
+    stop: StopCriteria = Field(default_factory=StopCriteria)
+    alternatives: list[Localized] = Field(
+        default_factory=list,
+        description="less intrusive means considered, and why they were not enough",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Experiment:
+        if self.end < self.start:
+            raise ValueError(f"end {self.end} is before start {self.start}")
+        if self.phases is not None:
+            dates = [self.start, *self.phases.model_dump().values(), self.end]
+            if dates != sorted(dates):
+                raise ValueError(
+                    "phases must be in order, between start and end: installation ≤ "
+                    "calibration ≤ evaluation ≤ mid_term_review ≤ decision"
+                )
+        for review in self.reviews:
+            if not self.start <= review <= self.end:
+                raise ValueError(f"review {review} is outside {self.start}..{self.end}")
+        return self
+
+    def starts_at(self) -> datetime:
+        return datetime.combine(self.start, time(0), ZoneInfo(self.timezone))
+
+    def ends_at(self, end: date | None = None) -> datetime:
+        """The instant listening must stop: midnight after ``end`` (or another last day, such
+        as the one in force in the audit log), local time."""
+        last = end if end is not None else self.end
+        return datetime.combine(last + timedelta(days=1), time(0), ZoneInfo(self.timezone))
+
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
 class ComplianceSettings(Section):
     """``compliance:`` of hub.yaml."""
 
@@ -142,7 +285,14 @@ class ComplianceSettings(Section):
         le=3650,
         description="the longest retention the legal basis allows (e.g. 30 days)",
     )
-    purposes: list[Text] = Field(default_factory=lambda: list(DEFAULT_PURPOSES))
+    purposes: list[Purpose] = Field(
+        default_factory=lambda: list(DEFAULT_PURPOSES),
+        min_length=1,
+        description="each in French and English (fr, en), with the classes it needs",
+    )
+    experiment: Experiment | None = Field(
+        default=None, description="the bounded experiment production runs within"
+    )
     zone: Zone | None = None
     sensors: list[DeclaredSensor] = Field(
         default_factory=list, description="sensor positions as declared in the DPIA and notice"
@@ -172,3 +322,9 @@ class ComplianceSettings(Section):
                 raise ValueError(f"sensor {sensor.id!r} is declared twice")
             seen.add(sensor.id)
         return sensors
+
+    def digest(self) -> str:
+        """sha256 of this section as JSON: a DPIA records it, and an experiment extension
+        is only accepted with a DPIA generated from exactly the configuration it extends."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -10,11 +10,12 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, IPvAnyNetwork
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ouie.config.base import Section
 from ouie.config.compliance import ComplianceSettings
+from ouie.config.security import HubIdentitySettings, TlsSettings
 from ouie.config.web import WebSettings
 
 SiteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -36,10 +37,27 @@ class MqttIngestSettings(Section):
     password: str | None = None
     client_id: str = Field(default="ouie-hub-1", description="persistent session id, per worker")
     share_group: str | None = Field(
-        default="ouie-hub", description="MQTT 5 shared subscription group; None: plain"
+        default=None,
+        description="MQTT 5 shared subscription group, to spread ingest over several hub "
+        "workers; None (default): a plain persistent subscription, the one Mosquitto 2.0 "
+        "keeps across its own restart (docs/hub.md, delivery guarantees)",
     )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    confirm: bool = Field(
+        default=True,
+        description="publish a receipt (AckMessage on .../ack) for each message stored, so "
+        "nodes keep a message in their spool until the hub has it",
+    )
+    tls: TlsSettings | None = Field(
+        default=None,
+        description="the hub's client certificate for an mqtts:// broker (`ouie pki init`)",
+    )
+    broker_config: Path | None = Field(
+        default=None,
+        description="the Mosquitto config `ouie broker config` wrote for this hub; `ouie check` "
+        "reads it for TLS, client certificates and the ACL",
+    )
 
 
 class IngestSettings(Section):
@@ -57,6 +75,21 @@ class IngestSettings(Section):
     stale_after_s: float = Field(
         default=120.0, gt=0.0, description="a node silent this long is 'offline'"
     )
+    require_signatures: bool = Field(
+        default=False,
+        description="refuse unsigned messages from every sensor; a sensor with a signing key "
+        "(`ouie sensor add`) is always verified. Production needs true",
+    )
+    replay_window_s: float = Field(
+        default=300.0,
+        gt=0.0,
+        description="a signed event or status older than this is refused as a possible replay",
+    )
+    rejection_audit_interval_s: float = Field(
+        default=3600.0,
+        ge=0.0,
+        description="refused messages are audited once per sensor and reason per interval",
+    )
 
 
 class FusionSettings(Section):
@@ -71,10 +104,26 @@ class FusionSettings(Section):
         default=600.0, gt=0.0, description="sensors farther apart never hear the same sound"
     )
     update_window_s: float = Field(
-        default=10.0, ge=0.0, description="repeats from a sensor this soon update the incident"
+        default=10.0,
+        ge=0.0,
+        description="sustained classes: repeats from a sensor this soon update the incident",
+    )
+    burst_window_s: float = Field(
+        default=10.0,
+        ge=0.0,
+        description="impulsive classes: a shot this soon after another, and near it, is a "
+        "further round of the same incident",
+    )
+    burst_radius_m: float = Field(
+        default=100.0,
+        ge=0.0,
+        description="how far apart two rounds of one incident may be (plus their uncertainty)",
     )
     fallback_radius_m: float = Field(
-        default=150.0, gt=0.0, description="radius when fewer than 3 sensors heard it"
+        default=150.0,
+        gt=0.0,
+        description="how far a sensor is taken to hear: bounds the approximate area given "
+        "when fewer than 3 sensors locate a sound",
     )
     max_solution_distance_m: float = Field(
         default=2000.0, gt=0.0, description="TDOA fixes farther than this from the sensors fail"
@@ -93,14 +142,64 @@ class RetentionSettings(Section):
 
 class AuthSettings(Section):
     session_ttl_s: int = Field(default=12 * 3600, ge=60)
-    cookie_secure: bool = Field(default=False, description="set for HTTPS deployments")
-    login_attempts: int = Field(default=5, ge=1, description="failed logins per window")
+    cookie_secure: bool | None = Field(
+        default=None,
+        description="true: session cookies only over HTTPS; null (default): secure whenever "
+        "the request came over HTTPS (directly or from a trusted proxy); production needs true",
+    )
+    login_attempts: int = Field(default=5, ge=1, description="failed logins per account per window")
+    login_attempts_per_ip: int = Field(
+        default=20,
+        ge=1,
+        description="failed logins per client address per window (higher: a control room's "
+        "operators may share one address)",
+    )
     login_window_s: float = Field(default=60.0, gt=0.0)
+    token_ttl_days: int = Field(
+        default=90, ge=1, le=3650, description="API tokens expire this long after creation"
+    )
+    confirmation_ttl_s: int = Field(
+        default=24 * 3600,
+        ge=60,
+        description="how long a change awaiting a second admin's confirmation stays open",
+    )
 
 
 class HttpSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="larger request bodies are refused with 413 before they are parsed",
+    )
+    trusted_proxies: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        description="reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed "
+        "(addresses or networks); none by default, loopback included",
+    )
+    hsts_max_age_s: int = Field(
+        default=365 * 24 * 3600,
+        ge=0,
+        description="Strict-Transport-Security max-age sent on HTTPS responses (0: none)",
+    )
+
+
+class AuditSettings(Section):
+    anchor_key: Path | None = Field(
+        default=None,
+        description="Ed25519 private key (PEM, `ouie audit keygen`) the hub signs the audit "
+        "head with; kept outside the database. None: no anchors",
+    )
+    anchor_interval_s: float = Field(
+        default=3600.0, ge=1.0, description="how often a changed audit head is signed"
+    )
+    anchor_log: Path | None = Field(
+        default=None,
+        description="JSON-lines file outside the database the hub appends each signed head to "
+        "(`ouie audit verify --anchors`)",
+    )
 
 
 class HubSettings(BaseSettings):
@@ -115,6 +214,11 @@ class HubSettings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
+    identity: HubIdentitySettings = Field(
+        default_factory=HubIdentitySettings,
+        description="the site CA and the hub's config-signing key (docs/security.md)",
+    )
     web: WebSettings = Field(default_factory=WebSettings)
     compliance: ComplianceSettings = Field(
         default_factory=ComplianceSettings,

@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ouie.config.base import Section
 from ouie.config.classifiers import BackendSettings, CompactSettings
+from ouie.config.security import NodeIdentitySettings, TlsSettings
 from ouie.core.labels import EventLabel
 
 Probability = Annotated[float, Field(gt=0.0, lt=1.0)]
@@ -73,8 +74,28 @@ class MqttSettings(Section):
     url: str = Field(default="mqtt://127.0.0.1:1883")
     username: str | None = None
     password: str | None = None
-    client_id: str | None = None
+    client_id: str | None = Field(
+        default=None,
+        description="persistent session id; a broker from `ouie broker config` replaces it "
+        "with the certificate's name, so no client can take over another's session",
+    )
     keepalive_s: int = Field(default=30, ge=5, le=3600)
+    tls: TlsSettings | None = Field(
+        default=None, description="client certificate for an mqtts:// broker (`ouie sensor add`)"
+    )
+    keep_until: Literal["stored", "puback"] = Field(
+        default="stored",
+        description="a message leaves the spool when the hub confirms it stored it "
+        "(`stored`, its receipt on .../ack), or already on the broker's PUBACK (`puback`: "
+        "only for a consumer other than an ouie hub; a broker crash can then lose messages)",
+    )
+    resend_after_s: float = Field(
+        default=10.0,
+        gt=0.0,
+        le=3600.0,
+        description="the hub confirmed a later message but not an earlier one for this long: "
+        "resend from the oldest unconfirmed (the broker lost it)",
+    )
 
 
 class SpoolSettings(Section):
@@ -108,3 +129,7 @@ class NodeSettings(BaseSettings):
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    identity: NodeIdentitySettings = Field(
+        default_factory=NodeIdentitySettings,
+        description="signing key of this sensor and the hub's public key (docs/security.md)",
+    )

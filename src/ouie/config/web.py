@@ -22,6 +22,26 @@ HIGH_PRIORITY: tuple[EventLabel, ...] = (
 )
 
 
+class PublicCountsSettings(BaseModel):
+    """How the public page and ``/api/v1/public/summary`` publish incident counts.
+
+    Live per-class counts let anyone test whether a sound they made was detected; counts
+    are therefore published for whole UTC days that ended at least ``delay_h`` ago, and a
+    class with fewer than ``min_count`` incidents in a period is shown as "fewer than N"
+    (zero included, so a small count cannot be told from none). ``ouie check`` refuses a
+    shorter delay or a smaller minimum (rule ``public-counts-live``).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    delay_h: float = Field(
+        default=24.0, ge=0.0, le=24.0 * 90, description="publish counts this long after"
+    )
+    min_count: int = Field(
+        default=5, ge=0, le=1000, description="counts below this are published as '< N'"
+    )
+
+
 class WebSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -44,6 +64,7 @@ class WebSettings(BaseModel):
         description="classes whose new incidents play the alert tone",
     )
     public_page: bool = Field(default=True, description="serve /public without login")
+    public_counts: PublicCountsSettings = Field(default_factory=PublicCountsSettings)
     session_warning_s: int = Field(
         default=60, ge=10, description="warn this long before the session expires"
     )

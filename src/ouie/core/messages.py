@@ -21,6 +21,8 @@ SCHEMA_VERSION: Literal[1] = 1
 SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 SiteId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 ModelId = Annotated[str, StringConstraints(max_length=128)]
+#: An Ed25519 signature, unpadded base64url (``ouie.transport.signing``).
+Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{86}$")]
 
 
 def new_message_id() -> str:
@@ -51,6 +53,9 @@ class EventMessage(StrictModel):
         description="speech was heard in the window; only impulsive classes pass then",
     )
     sequence: int = Field(ge=0, description="per-sensor counter, to detect gaps and replays")
+    signature: Signature | None = Field(
+        default=None, description="Ed25519 signature of the sensor over the rest of the message"
+    )
 
 
 class LevelStats(StrictModel):
@@ -82,6 +87,14 @@ class StatusMessage(StrictModel):
     dropped_chunks: int = Field(ge=0)
     invalid_samples: int = Field(ge=0, description="NaN/inf samples replaced by zeros")
     spooled_events: int = Field(ge=0, description="events waiting in the local spool")
+    rejected_configs: int = Field(
+        default=0,
+        ge=0,
+        description="threshold configs refused: unsigned, wrongly signed or older than the last",
+    )
+    signature: Signature | None = Field(
+        default=None, description="Ed25519 signature of the sensor over the rest of the message"
+    )
 
 
 class ThresholdConfigMessage(StrictModel):
@@ -93,12 +106,35 @@ class ThresholdConfigMessage(StrictModel):
     sensor_id: SensorId
     issued_at: AwareDatetime
     thresholds: dict[EventLabel, Annotated[float, Field(gt=0.0, lt=1.0)]]
+    signature: Signature | None = Field(
+        default=None, description="Ed25519 signature of the hub over the rest of the message"
+    )
+
+
+class AckMessage(StrictModel):
+    """The hub's receipt for one node message (``ouie/v1/<site>/<sensor>/ack``, hub → node).
+
+    Sent once the message is committed: ``stored``, a ``duplicate`` of one stored before, or
+    ``rejected`` and kept in the hub's dead letters (``reason``). A node keeps each message
+    in its spool until this receipt arrives, not merely until the broker's PUBACK: a broker
+    that acknowledged a message can still lose it in a crash (docs/security.md).
+    """
+
+    kind: Literal["ack"] = "ack"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    site: SiteId
+    sensor_id: SensorId
+    message_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    outcome: Literal["stored", "duplicate", "rejected"]
+    reason: Annotated[str, StringConstraints(pattern=r"^[a-z_]{0,40}$")] = Field(
+        default="", description="why a rejected message was refused (dead-letter reason)"
+    )
 
 
 NodeMessage = EventMessage | StatusMessage
 
 
-def topic_for(site: str, sensor_id: str, kind: Literal["events", "status", "config"]) -> str:
+def topic_for(site: str, sensor_id: str, kind: Literal["events", "status", "config", "ack"]) -> str:
     return f"ouie/v1/{site}/{sensor_id}/{kind}"
 
 
@@ -107,11 +143,13 @@ ALL_MESSAGE_MODELS: tuple[type[StrictModel], ...] = (
     StatusMessage,
     LevelStats,
     ThresholdConfigMessage,
+    AckMessage,
 )
 
 __all__ = [
     "ALL_MESSAGE_MODELS",
     "SCHEMA_VERSION",
+    "AckMessage",
     "EventMessage",
     "LevelStats",
     "NodeMessage",

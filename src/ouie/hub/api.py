@@ -1,8 +1,12 @@
 """The hub's HTTP app: the API routers (``ouie.hub.routers``) composed around one ``Hub``.
 
 The routers are imported at module level, so a router that fails to import fails start-up
-instead of silently leaving its routes out. The operator console is not part of this app:
-``ouie.web.app.create_hub_app`` adds it (the hub does not know the console exists).
+instead of silently leaving its routes out. Two middlewares wrap every request (issue 18):
+``gate.RequestGate`` (body size limit, authentication before the body is read) and
+``headers.SecurityHeaders`` (CSP, framing, nosniff, referrer, HSTS behind TLS); 422 answers
+never repeat the input (``gate.validation_error_handler``). The operator console is not part
+of this app: ``ouie.web.app.create_hub_app`` adds it (the hub does not know the console
+exists).
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from ouie.hub import auth, verification
+from ouie.hub.gate import RequestGate, validation_error_handler
+from ouie.hub.headers import SecurityHeaders
 from ouie.hub.routers import (
     admin,
     audit,
+    audit_anchor,
     detections,
     health,
     incidents,
@@ -24,6 +32,7 @@ from ouie.hub.routers import (
     public,
     sensors,
     stats,
+    user_changes,
     users,
 )
 from ouie.hub.routers import verification as verification_routes
@@ -36,7 +45,9 @@ __all__ = ["ACCESS_KEY", "CSRF_HEADER", "ROUTERS", "SESSION_COOKIE", "create_app
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     public.router,
+    audit_anchor.router,
     users.router,
+    user_changes.router,
     incidents.router,
     detections.router,
     sensors.router,
@@ -78,8 +89,14 @@ def create_app(hub: Hub, manage_hub: bool = True) -> FastAPI:
     )
     app.state.hub = hub
     app.state.login_limiter = auth.LoginLimiter(
-        hub.settings.auth.login_attempts, hub.settings.auth.login_window_s
+        hub.settings.auth.login_attempts,
+        hub.settings.auth.login_window_s,
+        hub.settings.auth.login_attempts_per_ip,
     )
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
+    # the last added runs first: headers go on every answer, the gate's refusals included
+    app.add_middleware(RequestGate, hub=hub, routes=app.router.routes)
+    app.add_middleware(SecurityHeaders, settings=hub.settings)
     for router in ROUTERS:
         # The routes go into the app's own list: this FastAPI's ``include_router`` nests a
         # router lazily, and the access-rule tests and the console's route lookup walk

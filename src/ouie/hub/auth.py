@@ -3,8 +3,10 @@
 Passwords are argon2id hashes (argon2-cffi). Console users get a session cookie (random
 token, stored hashed) plus a CSRF token that every state-changing request made with the
 cookie must echo in ``X-CSRF-Token``. Integrations use bearer API tokens (stored hashed; no
-CSRF since browsers never send them by themselves). Sensors posting over HTTP use their own
-per-sensor bearer tokens, which grant nothing else.
+CSRF since browsers never send them by themselves); every token expires and can be revoked.
+Sensors posting over HTTP use their own per-sensor bearer tokens, which grant nothing else.
+A user's sessions and tokens all end when their password or role changes or they are
+deactivated (``end_credentials``), so a demoted or reset account keeps nothing it had.
 
 The permission table below is the single source of truth; the API declares one permission
 per route and a test walks the app's route list to check every role against it.
@@ -22,7 +24,7 @@ from enum import StrEnum
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from ouie.hub.db import ApiToken, User, UserSession
@@ -185,10 +187,63 @@ def principal_from_session(session: Session, token: str, now: datetime) -> Princ
     )
 
 
-def create_api_token(session: Session, user: User, name: str, now: datetime) -> str:
+#: lifetime of an API token when the caller does not say (``auth.token_ttl_days``)
+DEFAULT_TOKEN_TTL = timedelta(days=90)
+
+
+def create_api_token(
+    session: Session, user: User, name: str, now: datetime, ttl: timedelta = DEFAULT_TOKEN_TTL
+) -> str:
     token = new_token("ouie")
-    session.add(ApiToken(token_hash=hash_token(token), user_id=user.id, name=name, created_at=now))
+    session.add(
+        ApiToken(
+            token_hash=hash_token(token),
+            user_id=user.id,
+            name=name,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
     return token
+
+
+def list_api_tokens(session: Session, user_id: int) -> list[ApiToken]:
+    return list(
+        session.execute(
+            select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id)
+        ).scalars()
+    )
+
+
+def revoke_api_token(session: Session, token: ApiToken, now: datetime) -> bool:
+    """Revoke ``token``; False when it already was."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    return True
+
+
+@dataclass(frozen=True)
+class EndedCredentials:
+    """What ``end_credentials`` ended, for the audit entry."""
+
+    sessions: int
+    tokens: int
+
+
+def end_credentials(session: Session, user_id: int, now: datetime) -> EndedCredentials:
+    """End every console session and revoke every API token of a user: called on a password
+    or role change and on deactivation, so nothing issued under the old rights survives."""
+    ended = session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+    revoked = session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return EndedCredentials(
+        sessions=int(getattr(ended, "rowcount", 0) or 0),
+        tokens=int(getattr(revoked, "rowcount", 0) or 0),
+    )
 
 
 def principal_from_token(session: Session, token: str, now: datetime) -> Principal | None:
@@ -200,7 +255,7 @@ def principal_from_token(session: Session, token: str, now: datetime) -> Princip
     if row is None:
         return None
     api_token, user = row
-    if not user.active:
+    if not user.active or api_token.revoked_at is not None or api_token.expires_at <= now:
         return None
     if api_token.last_used_at is None or now - api_token.last_used_at > timedelta(minutes=5):
         api_token.last_used_at = now
@@ -233,29 +288,47 @@ def change_user(
     role: Role | None = None,
     active: bool | None = None,
     password: str | None = None,
+    password_hash: str | None = None,
 ) -> dict[str, str | bool]:
-    """Apply the given changes; returns what changed, for the audit entry (never a password)."""
+    """Apply the given changes; returns what changed, for the audit entry (never a password).
+    A role or active flag equal to the current one is no change. ``password_hash``: a
+    password hashed earlier (a change that waited for a second admin)."""
     changed: dict[str, str | bool] = {}
-    if role is not None:
+    if role is not None and role.value != user.role:
         user.role = role.value
         changed["role"] = role.value
-    if active is not None:
+    if active is not None and active != user.active:
         user.active = active
         changed["active"] = active
     if password is not None:
-        user.password_hash = hash_password(password)
+        password_hash = hash_password(password)
+    if password_hash is not None:
+        user.password_hash = password_hash
         changed["password"] = "changed"
     return changed
 
 
-class LoginLimiter:
-    """At most ``attempts`` failed logins per key (user name, client address) per window."""
+def ends_credentials(changed: dict[str, str | bool]) -> bool:
+    """Whether a change (``change_user``'s result) must end the user's sessions and tokens."""
+    return "role" in changed or "password" in changed or changed.get("active") is False
 
-    def __init__(self, attempts: int, window_s: float) -> None:
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per account and ``ip_attempts`` per client address
+    per window. Both count: spreading guesses over many addresses still locks the account,
+    and one address cannot try many accounts. Keys are ``user:<name>`` and ``ip:<address>``
+    (the address as ``ouie.hub.proxies`` resolves it, so a spoofed X-Forwarded-For from an
+    untrusted peer changes nothing)."""
+
+    def __init__(self, attempts: int, window_s: float, ip_attempts: int | None = None) -> None:
         self.attempts = attempts
+        self.ip_attempts = ip_attempts if ip_attempts is not None else attempts
         self.window_s = window_s
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def _limit(self, key: str) -> int:
+        return self.ip_attempts if key.startswith("ip:") else self.attempts
 
     def _recent(self, key: str, now: float) -> deque[float]:
         failures = self._failures.setdefault(key, deque())
@@ -266,7 +339,7 @@ class LoginLimiter:
     def blocked(self, *keys: str) -> bool:
         now = time.monotonic()
         with self._lock:
-            return any(len(self._recent(key, now)) >= self.attempts for key in keys)
+            return any(len(self._recent(key, now)) >= self._limit(key) for key in keys)
 
     def failed(self, *keys: str) -> None:
         now = time.monotonic()

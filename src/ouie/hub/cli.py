@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ouie.hub import identity_cli
+
 if TYPE_CHECKING:
     from ouie.config.hub import HubSettings
 
@@ -31,10 +33,17 @@ def _settings(config: Path | None) -> HubSettings:
 
 
 def _prepared_hub(config: Path | None):  # type: ignore[no-untyped-def]
+    from ouie.hub.anchor import AnchorKeyError
+    from ouie.hub.pki import PkiError
     from ouie.hub.service import Hub
 
     hub = Hub(_settings(config))
-    hub.prepare()
+    try:
+        hub.prepare()
+    except (AnchorKeyError, PkiError) as exc:
+        hub.close()
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     return hub
 
 
@@ -64,6 +73,8 @@ def hub_command(
     try:
         startup_check(settings)  # logs findings; refuses to start in production mode
     except ComplianceError as exc:
+        if any(f.rule == "experiment-ended" for f in exc.findings):
+            _end_experiment(settings)  # the end purges even when the hub was down at the time
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     hub = Hub(settings)
@@ -72,12 +83,40 @@ def hub_command(
         typer.echo("database migrated")
         return
     app = create_hub_app(hub)
-    uvicorn.run(
-        app,
-        host=host or settings.http.host,
-        port=port if port is not None else settings.http.port,
-        log_level=log_level.lower(),
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host or settings.http.host,
+            port=port if port is not None else settings.http.port,
+            log_level=log_level.lower(),
+            # uvicorn would believe X-Forwarded-For from loopback; the hub decides itself,
+            # from http.trusted_proxies only (ouie.hub.proxies, issue 18)
+            proxy_headers=False,
+            server_header=False,
+        )
     )
+    # at the experiment's end the hub purges and asks the server to exit
+    hub.stop_requests.append(lambda _reason: setattr(server, "should_exit", True))
+    server.run()
+    if hub.experiment_over:
+        typer.echo("the experiment has ended: data purged, hub stopped", err=True)
+        raise typer.Exit(3)
+    if not server.started:  # start-up failed (e.g. an unaudited experiment extension)
+        raise typer.Exit(3)
+
+
+def _end_experiment(settings: HubSettings) -> None:
+    from ouie.hub.experiment import ExperimentError
+    from ouie.hub.service import Hub
+
+    hub = Hub(settings)
+    try:
+        hub.prepare()
+        hub.experiment_gate()
+    except ExperimentError:
+        pass  # expected: the gate purges past the end, then refuses
+    finally:
+        hub.close()
 
 
 user_app = typer.Typer(name="user", help="Manage hub users.", no_args_is_help=True)
@@ -93,7 +132,10 @@ def user_add(
     password_stdin: Annotated[bool, typer.Option(help="read the password from stdin")] = False,
     token: Annotated[bool, typer.Option(help="also create and print an API token")] = False,
 ) -> None:
-    """Add a user (password prompted, or read from stdin)."""
+    """Add a user (password prompted, or read from stdin). The CLI is the bootstrap path: it
+    needs the hub host and its database, so the two-admin rule of the API does not apply."""
+    from datetime import timedelta
+
     from ouie.core.timebase import utc_now
     from ouie.hub import audit, auth
 
@@ -109,7 +151,10 @@ def user_add(
                 session,
                 audit.AuditEvent("cli", "user.added", "user", username, {"role": user.role}),
             )
-            api_token = auth.create_api_token(session, user, "cli", utc_now()) if token else None
+            ttl = timedelta(days=hub.settings.auth.token_ttl_days)
+            api_token = (
+                auth.create_api_token(session, user, "cli", utc_now(), ttl) if token else None
+            )
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -134,14 +179,25 @@ def sensor_add(
     ] = None,
     name: Annotated[str, typer.Option(help="display name")] = "",
     config: ConfigOption = None,
+    pki_dir: Annotated[
+        Path | None,
+        typer.Option(help="issue its certificate and signing key here (default: identity.pki_dir)"),
+    ] = None,
 ) -> None:
-    """Register a sensor and print its HTTP ingest token (shown once)."""
+    """Register a sensor and print its HTTP ingest token (shown once). With a site PKI
+    (``ouie pki init``), also issue its client certificate and Ed25519 signing key: from then
+    on the hub accepts only messages signed with that key (docs/security.md)."""
     from ouie.core.timebase import utc_now
     from ouie.hub import sensors
+    from ouie.hub.identity_cli import issue_for_new_sensor, print_identity
 
     hub = _prepared_hub(config)
+    identity = None
     try:
         with hub.sessions() as session, session.begin():
+            if sensors.find(session, site, sensor_id) is not None:  # before touching its files
+                raise sensors.SensorError(f"sensor {site}/{sensor_id} exists")
+            identity = issue_for_new_sensor(hub.settings, pki_dir, site, sensor_id)
             _, token = sensors.add_sensor(
                 session,
                 site=site,
@@ -153,6 +209,8 @@ def sensor_add(
                 mounting=mounting,
                 calibration_db=calibration,
                 name=name,
+                signing_key=None if identity is None else identity.public_key.text,
+                cert_fingerprint=None if identity is None else identity.certificate.fingerprint,
                 actor="cli",
                 now=utc_now(),
             )
@@ -163,23 +221,166 @@ def sensor_add(
         hub.close()
     typer.echo(f"sensor {site}/{sensor_id} added")
     typer.echo(f"ingest token: {token}")
+    if identity is None:
+        typer.echo("no certificate or signing key issued: the hub has no identity.pki_dir")
+    else:
+        print_identity(identity)
+
+
+@user_app.command("tokens")
+def user_tokens(
+    username: Annotated[str, typer.Argument(help="login name")],
+    config: ConfigOption = None,
+) -> None:
+    """List a user's API tokens (id, name, expiry, revoked)."""
+    from ouie.hub import auth
+
+    hub = _prepared_hub(config)
+    try:
+        with hub.sessions() as session:
+            user = auth.find_user(session, username)
+            if user is None:
+                typer.echo(f"error: no user {username!r}", err=True)
+                raise typer.Exit(2)
+            for row in auth.list_api_tokens(session, user.id):
+                state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
+                typer.echo(f"{row.id}\t{row.name}\texpires {row.expires_at.isoformat()}\t{state}")
+    finally:
+        hub.close()
+
+
+@user_app.command("revoke")
+def user_revoke(
+    username: Annotated[str, typer.Argument(help="login name")],
+    token_id: Annotated[
+        int | None, typer.Option(help="revoke only this token (see `ouie user tokens`)")
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """End every session and revoke every API token of a user, or revoke one token."""
+    from ouie.core.timebase import utc_now
+    from ouie.hub import audit, auth
+    from ouie.hub.db import ApiToken
+
+    hub = _prepared_hub(config)
+    try:
+        with hub.sessions() as session, session.begin():
+            user = auth.find_user(session, username)
+            if user is None:
+                typer.echo(f"error: no user {username!r}", err=True)
+                raise typer.Exit(2)
+            if token_id is None:
+                ended = auth.end_credentials(session, user.id, utc_now())
+                detail = {"sessions": ended.sessions, "tokens": ended.tokens}
+                action = "user.credentials_ended"
+                message = f"{ended.sessions} session(s) ended, {ended.tokens} token(s) revoked"
+            else:
+                row = session.get(ApiToken, token_id)
+                if row is None or row.user_id != user.id:
+                    typer.echo(f"error: {username} has no token {token_id}", err=True)
+                    raise typer.Exit(2)
+                auth.revoke_api_token(session, row, utc_now())
+                detail = {"token": row.id, "name": row.name}
+                action, message = "auth.token_revoked", f"token {row.id} ({row.name}) revoked"
+            audit.record(session, audit.AuditEvent("cli", action, "user", username, detail))
+    finally:
+        hub.close()
+    typer.echo(message)
 
 
 @audit_app.command("verify")
-def audit_verify(config: ConfigOption = None) -> None:
-    """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered."""
+def audit_verify(
+    config: ConfigOption = None,
+    anchors: Annotated[
+        Path | None,
+        typer.Option(
+            help="signed heads recorded earlier (JSON lines, or saved "
+            "/api/v1/public/audit-anchor documents): detects a rewritten log"
+        ),
+    ] = None,
+    public_key: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="the anchor public key (PEM, or the base64 the public page shows); "
+            "default: the hub's own key (audit.anchor_key)"
+        ),
+    ] = None,
+) -> None:
+    """Recompute the hash chain; exit 1 if any entry was edited, deleted or reordered. With
+    ``--anchors``, also check that every anchored head is still in the chain: a log deleted
+    and re-hashed with a valid chain (which the chain alone cannot show) fails."""
+    from ouie.hub import anchor
+
     hub = _prepared_hub(config)
     try:
         result = hub.audit_verify()
+        problems = list(result.problems)
+        checked = None
+        if anchors is not None:
+            try:
+                recorded = anchor.read_anchors(anchors)
+                trusted = [anchor.load_public_key(p.read_text("utf-8")) for p in public_key or []]
+            except (OSError, ValueError) as exc:
+                typer.echo(f"error: {exc}", err=True)
+                raise typer.Exit(2) from exc
+            if not trusted and hub.anchor_key is not None:
+                trusted = [hub.anchor_key.public]
+            if not trusted:
+                typer.echo(
+                    "error: no key to check the anchors with: give --public-key or set "
+                    "audit.anchor_key",
+                    err=True,
+                )
+                raise typer.Exit(2)
+            with hub.sessions() as session:
+                checked = anchor.check_anchors(session, recorded, trusted)
+            problems += checked.problems
     finally:
         hub.close()
-    if result.ok:
-        typer.echo(f"audit log intact: {result.entries} entries")
+    anchored = f", {checked.anchors} anchor(s) matched" if checked is not None else ""
+    if not problems:
+        typer.echo(f"audit log intact: {result.entries} entries{anchored}")
         return
     typer.echo(f"audit log BROKEN ({result.entries} entries read):", err=True)
-    for problem in result.problems:
+    for problem in problems:
         typer.echo(f"  {problem}", err=True)
     raise typer.Exit(1)
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    out: Annotated[Path, typer.Option(help="private key file to create (PEM, mode 0600)")],
+) -> None:
+    """Create the Ed25519 key the hub signs its audit head with (``audit.anchor_key``).
+
+    Keep it outside the database and its backups; the public half goes to OUT.pub."""
+    from ouie.hub.anchor import AnchorKey
+
+    try:
+        key = AnchorKey.generate(out)
+    except FileExistsError as exc:
+        typer.echo(f"error: {out} exists (never overwritten)", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"anchor key written to {out} (public key: {out}.pub)")
+    typer.echo(f"key id: {key.key_id}")
+    typer.echo(f"public key: {key.public_b64}")
+
+
+@audit_app.command("anchor")
+def audit_anchor(config: ConfigOption = None) -> None:
+    """Sign the audit head now (the hub also does so every audit.anchor_interval_s)."""
+    hub = _prepared_hub(config)
+    try:
+        if hub.anchor_key is None:
+            typer.echo("error: audit.anchor_key is not set", err=True)
+            raise typer.Exit(2)
+        signed = hub.anchor_once()
+    finally:
+        hub.close()
+    if signed is None:
+        typer.echo("audit head already anchored (or the log is empty)")
+    else:
+        typer.echo(signed.model_dump_json())
 
 
 @audit_app.command("export")
@@ -233,4 +434,5 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.add_typer(user_app)
     app.add_typer(sensor_app)
     app.add_typer(audit_app)
+    identity_cli.register(app, sensor_app)  # ouie pki, ouie broker, ouie sensor identity
     bench.command("hub")(bench_hub)

@@ -79,6 +79,40 @@ class Sensor(Base):
     last_status: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     last_sequence: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: base64 Ed25519 public key its events and status must be signed with (issue 18);
+    #: None: an unkeyed sensor, accepted only while ingest.require_signatures is false
+    signing_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: SHA-256 of the client certificate issued with the key (shown, not enforced here:
+    #: the broker checks the certificate)
+    cert_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    #: ``sent_at`` of the last accepted status: an older or equal one is a replay
+    last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    rejections: Mapped[list[SensorRejection]] = relationship(
+        order_by="SensorRejection.reason",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+
+
+class SensorRejection(Base):
+    """Messages refused for one sensor and one reason (unsigned, bad_signature, replay, …),
+    counted for the console; audited at most once per ``ingest.rejection_audit_interval_s``
+    so a flood of forgeries cannot flood the audit chain."""
+
+    __tablename__ = "sensor_rejections"
+
+    sensor_pk: Mapped[int] = mapped_column(
+        ForeignKey("sensors.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_detail: Mapped[str] = mapped_column(String(300), default="")
+    audited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    audited_count: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Incident(Base):
@@ -108,16 +142,68 @@ class Incident(Base):
     sensor_count: Mapped[int] = mapped_column(Integer, default=0)
     detection_count: Mapped[int] = mapped_column(Integer, default=0)
     max_score: Mapped[float] = mapped_column(Float, default=0.0)
+    rounds: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", doc="shots (sounds) grouped into the incident"
+    )
+    located_rounds: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0", doc="of those, fixed by TDOA"
+    )
+    best_shot: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, doc="number of the shot whose fix or area the incident shows"
+    )
 
     detections: Mapped[list[Detection]] = relationship(
         back_populates="incident", order_by="Detection.onset", passive_deletes=True
     )
+    shots: Mapped[list[Shot]] = relationship(
+        order_by="Shot.number",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        lazy="selectin",
+    )
+
     transitions: Mapped[list[IncidentTransition]] = relationship(
         order_by="IncidentTransition.id", cascade="all, delete-orphan", passive_deletes=True
     )
     feedback: Mapped[list[Feedback]] = relationship(
         order_by="Feedback.id", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def approximate(self) -> bool:
+        """No point was fixed: the position is the centre of an approximate area."""
+        return self.method != "tdoa"
+
+
+class Shot(Base):
+    """One sound of an incident (a round of a burst), located from its own arrivals."""
+
+    __tablename__ = "shots"
+    __table_args__ = (UniqueConstraint("incident_id", "number", name="uq_shots_incident_number"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    incident_id: Mapped[str] = mapped_column(
+        ForeignKey("incidents.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer, doc="1 for the first round, in time order")
+    time: Mapped[datetime] = mapped_column(UTCDateTime, doc="estimated emission time")
+    first_onset: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_onset: Mapped[datetime] = mapped_column(UTCDateTime)
+    label: Mapped[str] = mapped_column(String(32), doc="what its own detections say")
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    method: Mapped[str] = mapped_column(String(16))
+    radius_m: Mapped[float] = mapped_column(Float)
+    ellipse_major_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ellipse_minor_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ellipse_angle_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    residual_rms_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    sensor_count: Mapped[int] = mapped_column(Integer)
+    detection_count: Mapped[int] = mapped_column(Integer)
+
+    @property
+    def approximate(self) -> bool:
+        return self.method != "tdoa"
 
 
 class Detection(Base):
@@ -149,7 +235,13 @@ class Detection(Base):
         ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True
     )
     fused_as: Mapped[str] = mapped_column(
-        String(8), default="tdoa", doc="'tdoa': used to locate; 'update': a later repeat"
+        String(8),
+        default="tdoa",
+        doc="'tdoa': used to locate its shot; 'outlier': in the shot, rejected by the fit; "
+        "'update': another detection of a sound already counted from that sensor",
+    )
+    shot_number: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, doc="the shot of its incident it belongs to"
     )
 
     incident: Mapped[Incident | None] = relationship(back_populates="detections")
@@ -213,6 +305,32 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: every token expires; a revoked one is kept (revoked_at set) so the list shows it
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class UserChangeRequest(Base):
+    """A change to a user that waits for a second admin (``ouie.hub.user_admin``): granting
+    supervisor or admin, or resetting a privileged user's password. ``kind`` is ``create``
+    (the user does not exist yet) or ``change``."""
+
+    __tablename__ = "user_change_requests"
+    __table_args__ = (Index("ix_user_change_requests_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    active: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    #: the new password, already hashed (argon2id); never the password itself
+    password_hash: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class AuditEntry(Base):
@@ -237,6 +355,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditAnchor(Base):
+    """A signed audit head (``ouie.hub.anchor``). The copy that counts is the one outsiders
+    recorded from the public page; this table only lets every hub worker publish the latest."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_id: Mapped[str] = mapped_column(String(32))
+    public_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
 
 
 class DeadLetter(Base):

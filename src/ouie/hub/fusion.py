@@ -1,65 +1,66 @@
-"""Fusion: detections of one class from many sensors → incidents, located by TDOA.
+"""Fusion: detections from many sensors → incidents, each sound located by TDOA.
 
-A new detection joins an open incident of the same site and label when
+Two kinds of sound, two kinds of association:
 
-* its onset is consistent with sound travel: for every sensor already used to locate the
-  incident, ``|t - t_j| ≤ distance(s, s_j) / c + tolerance`` (``c`` from the air
-  temperature) — it then takes part in localisation ("tdoa"); or
-* it is a later repeat (a second shot, a siren still sounding) within ``update_window_s`` of
-  the incident's last onset, from a sensor already in it or one within hearing distance of
-  its position — it then updates the incident's times and counts ("update") but not its
-  position, since its onset belongs to another sound.
+* **Impulsive** classes (gunshot, explosion, glass breaking, vehicle crash) are associated
+  by geometry, whatever label each sensor gave: detections whose onsets fit one source
+  position and time are one shot, shots close in time and place are the rounds of one
+  incident, and the incident's label comes from the evidence of all of them
+  (``hub/association.py``; the database side, ``hub/bursts.py``). Every shot is located
+  from its own arrivals.
+* **Sustained** classes (siren, car alarm, scream, spray can) keep a simpler association
+  per (site, label): a new detection joins an open incident when its onset is consistent
+  with sound travel — for every sensor already locating the incident,
+  ``|t - t_j| ≤ distance(s, s_j) / c + tolerance`` ("tdoa", it takes part in localisation)
+  — or when it is a later repeat (a siren still sounding) within ``update_window_s`` of the
+  incident's last onset, from a sensor already in it or one within hearing distance of its
+  position ("update": times and counts, not position). The incident's one shot is the
+  sound its "tdoa" members locate.
 
-Otherwise it opens a new incident. Incidents are relocated whenever their "tdoa" set
-changes. All of this runs inside the ingest transaction, so an incident and its detections
-are committed together; on PostgreSQL a transaction-scoped advisory lock per (site, label)
-serialises fusion between hub workers sharing a subscription.
+With fewer than three sensors, or a failed fit, an incident or shot is an approximate area
+(``method="area"``), never a point made up from sensor positions. All of this runs inside
+the ingest transaction, so an incident, its shots and its detections are committed
+together; on PostgreSQL a transaction-scoped advisory lock per (site, impulsive) or
+(site, label) serialises fusion between hub workers sharing a subscription.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from ouie.config.hub import FusionSettings
 from ouie.core.geo import speed_of_sound
 from ouie.hub import audit
-from ouie.hub.db import Detection, Incident, IncidentTransition
+from ouie.hub.association import is_impulsive
+from ouie.hub.bursts import BurstFuser
+from ouie.hub.db import Detection, Incident
+from ouie.hub.fixes import Fix
+from ouie.hub.fusion_rows import (
+    FusionOutput,
+    IncidentChange,
+    PendingDetection,
+    ShotFacts,
+    new_incident,
+    place,
+    store_shots,
+)
 from ouie.hub.locate import Observation, consistent, locate_many
-from ouie.hub.registry import SensorInfo, SensorRegistry
+from ouie.hub.registry import SensorRegistry
+
+__all__ = ["Fuser", "FusionStats", "IncidentChange", "PendingDetection"]
 
 #: Incident states that still accept detections.
 OPEN_STATES = ("new", "acknowledged", "verifying", "confirmed")
-
-
-@dataclass
-class PendingDetection:
-    """A validated event about to be inserted; fusion fills ``incident_id`` / ``fused_as``."""
-
-    row: dict[str, Any]
-    sensor: SensorInfo
-    incident_id: str | None = None
-    fused_as: str = "tdoa"
-
-    @property
-    def onset(self) -> datetime:
-        value: datetime = self.row["onset"]
-        return value
-
-    @property
-    def strength(self) -> float:
-        level = self.row.get("level_db_spl")
-        base = float(level) if level is not None else float(self.row["level_dbfs"])
-        return base + 1e-3 * float(self.row["peak_score"])
+#: The advisory-lock key of impulsive fusion at a site (all impulsive labels together).
+IMPULSIVE_KEY = "impulsive"
 
 
 @dataclass
@@ -106,17 +107,6 @@ class _Working:
         return first
 
 
-@dataclass(frozen=True)
-class IncidentChange:
-    incident_id: str
-    kind: str  # "created" | "updated"
-    site: str
-    label: str
-    state: str
-    method: str
-    sensor_count: int
-
-
 @dataclass
 class FusionStats:
     calls: int = 0
@@ -132,10 +122,19 @@ class Fuser:
     def __init__(self, settings: FusionSettings, registry: SensorRegistry) -> None:
         self.settings = settings
         self.registry = registry
+        self.temperature_c = settings.temperature_c
         self.c = speed_of_sound(settings.temperature_c)
+        self.bursts = BurstFuser(settings, registry)
         self._distances: dict[tuple[int, int], float] = {}
         self._spans: dict[str, float] = {}
         self._cache_version = -1
+
+    def set_temperature(self, temperature_c: float) -> None:
+        """Use the speed of sound at ``temperature_c`` from now on (the twin sets each
+        scenario's air temperature; a deployment could follow a weather feed)."""
+        self.temperature_c = temperature_c
+        self.c = speed_of_sound(temperature_c)
+        self._spans.clear()
 
     # -- helpers ---------------------------------------------------------------------
     def _distance(self, a: int, b: int) -> float:
@@ -271,23 +270,16 @@ class Fuser:
 
     def _new_incident(self, detection: PendingDetection, now: datetime) -> _Working:
         sensor = detection.sensor
-        incident = Incident(
-            id=uuid.uuid4().hex,
-            site=sensor.site,
-            label=detection.row["label"],
-            state="new",
-            created_at=now,
-            updated_at=now,
-            first_onset=detection.onset,
-            last_onset=detection.onset,
-            lat=sensor.lat,
-            lon=sensor.lon,
-            method="strongest",
-            radius_m=self.settings.fallback_radius_m,
-            sensor_count=0,
-            detection_count=0,
-            max_score=0.0,
+        incident = new_incident(
+            sensor.site,
+            detection.row["label"],
+            detection.onset,
+            now,
+            self.settings.fallback_radius_m,
         )
+        # placed by ``_relocate_all`` (its founding detection locates it); until then the
+        # sensor is only where matching starts, never what is reported
+        incident.lat, incident.lon = sensor.lat, sensor.lon
         return _Working(incident, [], created=True, position=sensor.enu[:2])
 
     def _observations(self, working: _Working) -> list[Observation]:
@@ -317,7 +309,8 @@ class Fuser:
         return observations
 
     def _relocate_all(self, workings: list[_Working]) -> None:
-        """Locate every incident whose TDOA set changed, batched per site."""
+        """Locate every incident whose TDOA set changed, batched per site; the sound its
+        "tdoa" members heard is the incident's one shot."""
         by_site: dict[str, list[tuple[_Working, list[Observation]]]] = {}
         for working in workings:
             observations = self._observations(working)
@@ -334,40 +327,66 @@ class Fuser:
                 fallback_radius_m=s.fallback_radius_m,
                 source_up=geometry.source_up,
                 max_distance_m=s.max_solution_distance_m,
+                timing_tolerance_s=s.timing_tolerance_s,
             )
             for (working, _), fix in zip(items, fixes, strict=True):
                 incident = working.incident
-                lat, lon, _ = geometry.frame.to_geodetic(fix.east, fix.north, geometry.source_up)
-                incident.lat, incident.lon = lat, lon
-                incident.method = fix.method
-                incident.radius_m = fix.radius_m
-                incident.ellipse_major_m = fix.ellipse_major_m
-                incident.ellipse_minor_m = fix.ellipse_minor_m
-                incident.ellipse_angle_deg = fix.ellipse_angle_deg
-                incident.residual_rms_m = fix.residual_rms_m
+                place(incident, fix, geometry)
                 working.position = (fix.east, fix.north)
+                store_shots(incident, [self._sole_shot(working, fix)], geometry)
+                incident.rounds = 1
+                incident.located_rounds = int(fix.method == "tdoa")
+                incident.best_shot = 1
+
+    def _sole_shot(self, working: _Working, fix: Fix) -> ShotFacts:
+        onsets = [m.onset.timestamp() for m in working.members if m.fused_as == "tdoa"]
+        reference = min(working.tdoa_onsets().values()).timestamp()
+        return ShotFacts(
+            number=1,
+            time=reference + fix.t0_s if fix.t0_s is not None else min(onsets),
+            first_onset=min(onsets),
+            last_onset=max(onsets),
+            label=working.incident.label,
+            fix=fix,
+            sensor_count=len(working.first),
+            detection_count=len(onsets),
+        )
 
     # -- the entry point -------------------------------------------------------------
     def fuse(
         self, session: Session, detections: Sequence[PendingDetection], now: datetime
     ) -> list[IncidentChange]:
-        """Assign each detection to an incident (new or existing) and relocate; adds the
-        incidents, transitions and audit entries to ``session`` (caller commits)."""
-        groups: dict[tuple[str, str], list[PendingDetection]] = {}
+        """Assign each detection to an incident (new or existing) and a shot, and locate;
+        adds the incidents, shots, transitions and audit entries to ``session`` (caller
+        commits)."""
+        impulsive: dict[str, list[PendingDetection]] = {}
+        sustained: dict[tuple[str, str], list[PendingDetection]] = {}
         for detection in detections:
-            groups.setdefault((detection.sensor.site, detection.row["label"]), []).append(detection)
-        changes: list[IncidentChange] = []
-        new_rows: list[Incident | IncidentTransition] = []
-        audit_events: list[audit.AuditEvent] = []
+            site, label = detection.sensor.site, detection.row["label"]
+            if is_impulsive(label):
+                impulsive.setdefault(site, []).append(detection)
+            else:
+                sustained.setdefault((site, label), []).append(detection)
+        out = FusionOutput()
         postgres = session.get_bind().dialect.name == "postgresql"
         with session.no_autoflush:
-            self._fuse_groups(session, groups, now, postgres, changes, new_rows, audit_events)
-        # new incidents first (detections reference them), then their first transition
-        session.add_all([row for row in new_rows if isinstance(row, Incident)])
+            for site, group in sorted(impulsive.items()):
+                if postgres:
+                    self._lock(session, site, IMPULSIVE_KEY)
+                self.bursts.fuse_site(session, site, group, self.c, now, out)
+            self._fuse_groups(session, sustained, now, postgres, out)
+        # new incidents first (detections and transitions reference them)
+        session.add_all(out.created)
         session.flush()
-        session.add_all([row for row in new_rows if isinstance(row, IncidentTransition)])
-        audit.record(session, *audit_events, at=now)
-        return changes
+        session.add_all(out.transitions)
+        if out.detection_updates:
+            session.execute(update(Detection), out.detection_updates)
+        audit.record(session, *out.audit_events, at=now)
+        return out.changes
+
+    @staticmethod
+    def _lock(session: Session, site: str, key: str) -> None:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(site, key)})
 
     def _fuse_groups(
         self,
@@ -375,16 +394,12 @@ class Fuser:
         groups: dict[tuple[str, str], list[PendingDetection]],
         now: datetime,
         postgres: bool,
-        changes: list[IncidentChange],
-        new_rows: list[Incident | IncidentTransition],
-        audit_events: list[audit.AuditEvent],
+        out: FusionOutput,
     ) -> None:
         touched: list[tuple[str, str, _Working]] = []
         for (site, label), group in sorted(groups.items()):
             if postgres:
-                session.execute(
-                    text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(site, label)}
-                )
+                self._lock(session, site, label)
             group.sort(key=lambda d: d.onset)
             span_s = min(self._site_span_s(site), self.settings.max_sensor_separation_m / self.c)
             horizon = timedelta(
@@ -404,6 +419,7 @@ class Fuser:
                     working, kind = chosen
                 detection.incident_id = working.incident.id
                 detection.fused_as = kind
+                detection.shot_number = 1 if kind == "tdoa" else None
                 working.add(
                     _Member(
                         detection.sensor.pk,
@@ -421,41 +437,12 @@ class Fuser:
                 incident.last_onset = max(incident.last_onset, detection.onset)
             touched += [(site, label, w) for w in candidates if w.touched]
         self._relocate_all([w for _, _, w in touched if w.relocate])
-        for site, label, working in touched:
+        for _site, _label, working in touched:
             incident = working.incident
             incident.sensor_count = len(working.sensors)
             incident.detection_count = len(working.members)
             incident.max_score = max(m.score for m in working.members)
             incident.updated_at = now
             if working.created:
-                new_rows.append(incident)
-                new_rows.append(
-                    IncidentTransition(
-                        incident_id=incident.id,
-                        from_state=None,
-                        to_state="new",
-                        actor="system",
-                        at=now,
-                        comment="",
-                    )
-                )
-                audit_events.append(
-                    audit.AuditEvent(
-                        actor="system",
-                        action="incident.created",
-                        object_type="incident",
-                        object_id=incident.id,
-                        detail={"site": site, "label": label},
-                    )
-                )
-            changes.append(
-                IncidentChange(
-                    incident_id=incident.id,
-                    kind="created" if working.created else "updated",
-                    site=site,
-                    label=label,
-                    state=incident.state,
-                    method=incident.method,
-                    sensor_count=incident.sensor_count,
-                )
-            )
+                out.created_incident(incident, now)
+            out.change(incident, "created" if working.created else "updated")

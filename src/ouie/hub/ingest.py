@@ -42,6 +42,7 @@ from ouie.hub.db import DeadLetter, Detection, Sensor
 from ouie.hub.fusion import Fuser, IncidentChange, PendingDetection
 from ouie.hub.metrics import HubMetrics
 from ouie.hub.registry import SensorInfo, SensorRegistry
+from ouie.hub.trust import ReplayGuard, attribute, authenticity, count_rejections
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,9 @@ class Envelope:
     outcome: asyncio.Future[str] | None = None
     #: The sensor an HTTP bearer token proved; the payload must name the same one.
     authenticated_sensor: tuple[str, str] | None = None
+    #: Called with the outcome after the commit, like ``outcome``: MQTT ingest sends the
+    #: node its receipt from here, so the node keeps the message until it is stored.
+    confirm: Callable[[str], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -144,6 +148,10 @@ class Validator:
         if sensor is None:
             return Reject("unknown_sensor", f"{message.site}/{message.sensor_id}")
         now = envelope.received_at
+        # before the content checks: a forgery is reported as one, whatever else it claims
+        refused = authenticity(s, sensor, data, message, now)
+        if refused is not None:
+            return Reject(refused.reason, refused.detail)
         if isinstance(message, EventMessage):
             numbers = (message.peak_score, message.level_dbfs, message.level_db_spl or 0.0)
             if not all(math.isfinite(value) for value in numbers):
@@ -192,11 +200,16 @@ class BatchProcessor:
         result = BatchResult(outcomes=["" for _ in envelopes], changes=[])
         dead: list[dict[str, Any]] = []
         events: list[tuple[int, Parsed, EventMessage]] = []
+        status_items: list[tuple[int, Parsed, StatusMessage]] = []
         statuses: dict[int, tuple[Parsed, StatusMessage]] = {}
+        refused: list[tuple[int, str, str]] = []  # (sensor pk, reason, detail)
 
         def reject(index: int, envelope: Envelope, why: Reject) -> None:
             result.outcomes[index] = f"rejected:{why.reason}"
             result.rejects[why.reason] = result.rejects.get(why.reason, 0) + 1
+            blamed = attribute(self.validator.registry, envelope.topic)
+            if blamed is not None:
+                refused.append((blamed.pk, why.reason, why.detail))
             dead.append(
                 {
                     "received_at": envelope.received_at,
@@ -216,9 +229,7 @@ class BatchProcessor:
             elif isinstance(parsed.message, EventMessage):
                 events.append((index, parsed, parsed.message))
             else:
-                statuses[parsed.sensor.pk] = (parsed, parsed.message)
-                result.outcomes[index] = "accepted"
-                result.accepted_status += 1
+                status_items.append((index, parsed, parsed.message))
 
         mark = self._stage(result, "validate", mark)
         # duplicates: within the batch, then against stored detections
@@ -246,6 +257,41 @@ class BatchProcessor:
                     else:
                         kept.append(item)
                 unique = kept
+
+        # Replays (ouie.hub.trust): only for sensors with a key, whose messages are proven
+        # to be theirs; in sequence / sent_at order, so a batch that arrived reordered passes.
+        keyed = {p.sensor.pk for _, p, _ in [*unique, *status_items] if p.sensor.keyed}
+        guard = ReplayGuard(session, keyed)
+        if keyed:
+            replayed: set[int] = set()
+            for index, parsed, message in sorted(
+                (item for item in unique if item[1].sensor.keyed),
+                key=lambda item: (item[1].sensor.pk, item[2].sequence),
+            ):
+                refusal = guard.admit_event(parsed.sensor.pk, message)
+                if refusal is not None:
+                    reject(index, envelopes[index], Reject(refusal.reason, refusal.detail))
+                    replayed.add(index)
+            unique = [item for item in unique if item[0] not in replayed]
+        for index, parsed, status in status_items:
+            if not parsed.sensor.keyed:  # the last one of the batch wins, as it always did
+                statuses[parsed.sensor.pk] = (parsed, status)
+                result.outcomes[index] = "accepted"
+                result.accepted_status += 1
+        for index, parsed, status in sorted(
+            (item for item in status_items if item[1].sensor.keyed),
+            key=lambda item: item[2].sent_at,
+        ):
+            verdict = guard.admit_status(parsed.sensor.pk, status)
+            if verdict == "duplicate":
+                result.outcomes[index] = "duplicate"
+                result.duplicates += 1
+            elif verdict is not None and not isinstance(verdict, str):
+                reject(index, envelopes[index], Reject(verdict.reason, verdict.detail))
+            else:
+                statuses[parsed.sensor.pk] = (parsed, status)
+                result.outcomes[index] = "accepted"
+                result.accepted_status += 1
 
         mark = self._stage(result, "dedupe", mark)
         pending: list[PendingDetection] = []
@@ -290,6 +336,7 @@ class BatchProcessor:
                 row = dict(detection.row)
                 row["incident_id"] = detection.incident_id
                 row["fused_as"] = detection.fused_as
+                row["shot_number"] = detection.shot_number
                 rows.append(row)
             session.execute(insert(Detection), rows)
 
@@ -311,8 +358,16 @@ class BatchProcessor:
                     last_seen_at=now,
                     health=health,
                     last_status=status.model_dump(mode="json"),
+                    last_status_at=status.sent_at,
                 )
             )
+        count_rejections(
+            session,
+            self.validator.registry,
+            refused,
+            now,
+            self.settings.rejection_audit_interval_s,
+        )
         if dead:
             session.execute(insert(DeadLetter), dead)
         self._stage(result, "write", mark)
@@ -480,6 +535,11 @@ class IngestWorker:
                     log.exception("ingest: acknowledging a message failed")
             if envelope.outcome is not None and not envelope.outcome.done():
                 envelope.outcome.set_result(outcome)
+            if envelope.confirm is not None:
+                try:
+                    envelope.confirm(outcome)
+                except Exception:
+                    log.exception("ingest: confirming a message to its sensor failed")
         if result.accepted_events:
             m.messages.labels(kind="event").inc(result.accepted_events)
         if result.accepted_status:

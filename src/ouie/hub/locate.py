@@ -11,9 +11,10 @@ echo, a bad clock) does not drag the fix.
 The covariance of ``(x, y)`` is ``σ² (JᵀJ)⁻¹`` from the Jacobian at the solution, with ``σ``
 the larger of the prior timing error (× c) and the residual scale; the 95 % ellipse has
 semi-axes ``√(χ²₂(0.95) λ)`` along the eigenvectors. With fewer than 3 sensors, or when the
-fit fails, the level-weighted centroid of the loudest sensors (those within
-``LEVEL_SPAN_DB`` of the strongest) is returned with a fixed radius instead: a source between
-two lamp posts is then placed between them, not on the louder one.
+fit fails (no solution, a solution more than ``max_distance_m`` from the sensors, a
+residual RMS beyond the timing tolerance, an ellipse wider than a sensor's hearing range),
+no point is made up: ``hub/area.py`` gives the region consistent with the onsets and the
+hearing range instead (``method="area"``).
 """
 
 from __future__ import annotations
@@ -23,50 +24,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
 from scipy.optimize import least_squares
 
-FloatArray = NDArray[np.float64]
+from ouie.hub.area import approximate_area
+from ouie.hub.fixes import CHI2_2DOF_95, Fix, FloatArray, Observation, axes_angle
 
-CHI2_2DOF_95 = 5.991464547107979
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One sensor's hearing of the sound: position (ENU m), onset (s), strength (any unit)."""
-
-    east: float
-    north: float
-    up: float
-    onset_s: float
-    strength: float
+__all__ = ["Fix", "Observation", "consistent", "locate", "locate_many", "quick_fit"]
 
 
 @dataclass(frozen=True)
-class Fix:
-    east: float
-    north: float
-    method: str  # "tdoa" or "strongest"
-    radius_m: float  # radius of a circle holding the 95 % region (the major semi-axis for TDOA)
-    ellipse_major_m: float | None = None
-    ellipse_minor_m: float | None = None
-    ellipse_angle_deg: float | None = None  # major axis, degrees clockwise from north
-    residual_rms_m: float | None = None
-    used: tuple[int, ...] = ()  # indices of the observations the fix used
-    t0_s: float | None = None
+class _AreaBounds:
+    """What the approximate area needs when a fit fails."""
 
+    c: float
+    hearing_m: float
+    tolerance_s: float
+    source_up: float
 
-LEVEL_SPAN_DB = 6.0
-
-
-def fallback(observations: list[Observation], radius_m: float) -> Fix:
-    """Centroid of the loudest sensors weighted by received power (``strength`` in dB)."""
-    loudest = max(obs.strength for obs in observations)
-    near = [i for i, obs in enumerate(observations) if obs.strength >= loudest - LEVEL_SPAN_DB]
-    weights = np.array([10.0 ** ((observations[i].strength - loudest) / 10.0) for i in near])
-    east = float(np.dot(weights, [observations[i].east for i in near]) / weights.sum())
-    north = float(np.dot(weights, [observations[i].north for i in near]) / weights.sum())
-    return Fix(east=east, north=north, method="strongest", radius_m=radius_m, used=tuple(near))
+    def area(self, observations: list[Observation]) -> Fix:
+        return approximate_area(
+            observations,
+            self.c,
+            hearing_m=self.hearing_m,
+            tolerance_s=self.tolerance_s,
+            source_up=self.source_up,
+        )
 
 
 def _linear_start(
@@ -226,12 +208,16 @@ def locate(
     source_up: float = 0.0,
     max_distance_m: float = 2000.0,
     outlier_factor: float = 4.0,
+    timing_tolerance_s: float = 0.05,
 ) -> Fix:
-    """A position for one sound heard by ``observations`` (one per sensor)."""
+    """A position for one sound heard by ``observations`` (one per sensor), or, when none
+    can be fixed, the area it came from (``fallback_radius_m``: how far a sensor hears;
+    ``timing_tolerance_s``: the clock and onset slack the area allows)."""
     if not observations:
         raise ValueError("no observations to locate from")
+    bounds = _AreaBounds(speed_of_sound_m_s, fallback_radius_m, timing_tolerance_s, source_up)
     if len(observations) < 3:
-        return fallback(observations, fallback_radius_m)
+        return bounds.area(observations)
     c = speed_of_sound_m_s
     prior_m = onset_sigma_s * c
     all_pos = np.array([[o.east, o.north, o.up] for o in observations], dtype=np.float64)
@@ -241,7 +227,7 @@ def locate(
     while True:
         solved = _solve(all_pos[keep], all_t[keep], c, source_up, max(prior_m, 0.5))
         if solved is None:
-            return fallback(observations, fallback_radius_m)
+            return bounds.area(observations)
         x, _, _ = solved
         if len(keep) <= 3:
             break
@@ -255,9 +241,7 @@ def locate(
         keep.pop(worst)
     assert solved is not None
     x, rms, jac = solved
-    return _finish(
-        observations, keep, all_pos, all_t, x, rms, jac, prior_m, fallback_radius_m, max_distance_m
-    )
+    return _finish(observations, keep, all_pos, all_t, x, rms, jac, prior_m, bounds, max_distance_m)
 
 
 def _finish(
@@ -269,30 +253,33 @@ def _finish(
     rms: float,
     jac: FloatArray,
     prior_m: float,
-    fallback_radius_m: float,
+    bounds: _AreaBounds,
     max_distance_m: float,
 ) -> Fix:
-    """The fix with its 95 % ellipse from the Jacobian at the solution ``x``."""
+    """The fix with its 95 % ellipse from the Jacobian at the solution ``x``, or the area
+    when the fit's residuals or geometry fail: a solution far outside the sensors, residuals
+    beyond the timing tolerance, an ellipse wider than a sensor's hearing range."""
     centroid = all_pos[keep, :2].mean(axis=0)
     if float(np.linalg.norm(x[:2] - centroid)) > max_distance_m:
-        return fallback(observations, fallback_radius_m)
+        return bounds.area(observations)
+    if rms > bounds.tolerance_s * bounds.c:
+        return bounds.area(observations)
     dof = len(keep) - 3
     sigma2 = prior_m**2 if dof <= 0 else max(prior_m**2, rms**2 * len(keep) / dof)
     try:
         cov = sigma2 * np.linalg.inv(jac.T @ jac)
     except np.linalg.LinAlgError:
-        return fallback(observations, fallback_radius_m)
+        return bounds.area(observations)
     pos_cov = cov[:2, :2]
     if not np.all(np.isfinite(pos_cov)):
-        return fallback(observations, fallback_radius_m)
+        return bounds.area(observations)
     eigvals, eigvecs = np.linalg.eigh(0.5 * (pos_cov + pos_cov.T))
     eigvals = np.clip(eigvals, 0.0, None)
     major = math.sqrt(CHI2_2DOF_95 * float(eigvals[1]))
     minor = math.sqrt(CHI2_2DOF_95 * float(eigvals[0]))
-    vx, vy = float(eigvecs[0, 1]), float(eigvecs[1, 1])
-    angle = math.degrees(math.atan2(vx, vy)) % 180.0  # from north, clockwise
-    if not math.isfinite(major) or major > max_distance_m:
-        return fallback(observations, fallback_radius_m)
+    angle = axes_angle(float(eigvecs[0, 1]), float(eigvecs[1, 1]))
+    if not math.isfinite(major) or major > min(max_distance_m, bounds.hearing_m):
+        return bounds.area(observations)
     return Fix(
         east=float(x[0]),
         north=float(x[1]),
@@ -305,6 +292,29 @@ def _finish(
         used=tuple(keep),
         t0_s=float(all_t[keep].min() + x[2]),
     )
+
+
+def quick_fit(
+    positions: FloatArray, onsets: FloatArray, c: float, source_up: float
+) -> tuple[float, float, float, float] | None:
+    """``(east, north, t0, worst residual m)`` of a closed-form + Gauss-Newton fit of ≥ 4
+    onsets (``t0`` on the onsets' scale), or None: what association uses to predict when a
+    further sensor should hear the same sound, without the full robust fit."""
+    if len(onsets) < 4:
+        return None
+    ref = float(onsets.min())
+    t = onsets - ref
+    start = _linear_start(positions, t, c, source_up)
+    if start is None:
+        return None
+    model = _TdoaModel(positions, t, c, source_up)
+    first = positions[int(np.argmin(t)), :2]
+    x0 = np.array([start[0], start[1], -float(np.linalg.norm(start - first)) / c])
+    fit = _gauss_newton(model.residuals, model.jacobian, x0, iterations=10)
+    if fit is None:
+        return None
+    worst = float(np.max(np.abs(model.residuals(fit))))
+    return float(fit[0]), float(fit[1]), ref + float(fit[2]), worst
 
 
 def consistent(
@@ -333,6 +343,7 @@ def locate_many(
     fallback_radius_m: float = 150.0,
     source_up: float = 0.0,
     max_distance_m: float = 2000.0,
+    timing_tolerance_s: float = 0.05,
 ) -> list[Fix]:
     """``locate`` for many sounds at once (what one ingest batch needs).
 
@@ -342,6 +353,7 @@ def locate_many(
     sensors, go through ``locate`` one by one (robust fit, outlier rejection)."""
     c = speed_of_sound_m_s
     prior_m = onset_sigma_s * c
+    bounds = _AreaBounds(c, fallback_radius_m, timing_tolerance_s, source_up)
     out: list[Fix | None] = [None] * len(problems)
     by_n: dict[int, list[int]] = {}
     for index, problem in enumerate(problems):
@@ -403,7 +415,7 @@ def locate_many(
                 float(np.sqrt(np.mean(r[k] ** 2))),
                 jac[k],
                 prior_m,
-                fallback_radius_m,
+                bounds,
                 max_distance_m,
             )
     return [
@@ -416,8 +428,7 @@ def locate_many(
             fallback_radius_m=fallback_radius_m,
             source_up=source_up,
             max_distance_m=max_distance_m,
+            timing_tolerance_s=timing_tolerance_s,
         )
-        if problems[i]
-        else fallback(problems[i], fallback_radius_m)
         for i, fix in enumerate(out)
     ]

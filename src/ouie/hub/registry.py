@@ -8,6 +8,7 @@ it does not know (a sensor added by another hub process).
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -19,6 +20,9 @@ from sqlalchemy.orm import Session
 
 from ouie.core.geo import ENUFrame
 from ouie.hub.db import Sensor
+from ouie.transport.signing import SigningKeyError, VerifyKey
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,26 @@ class SensorInfo:
     calibration_db: float | None
     token_hash: str | None
     enu: tuple[float, float, float]
+    #: the key its messages must be signed with; ``keyed`` without a key: the stored key is
+    #: unreadable, and every message is refused rather than accepted unsigned
+    signing_key: VerifyKey | None = None
+    keyed: bool = False
 
 
 @dataclass(frozen=True)
 class SiteGeometry:
     frame: ENUFrame
     source_up: float  # ENU height at which sources are assumed (ground + a little)
+
+
+def _verify_key(sensor: Sensor) -> VerifyKey | None:
+    if sensor.signing_key is None:
+        return None
+    try:
+        return VerifyKey.from_text(sensor.signing_key)
+    except SigningKeyError:
+        log.error("sensor %s/%s: stored signing key is unreadable", sensor.site, sensor.sensor_id)
+        return None
 
 
 def hash_token(token: str) -> str:
@@ -91,6 +109,8 @@ class SensorRegistry:
                     calibration_db=sensor.calibration_db,
                     token_hash=sensor.token_hash,
                     enu=(float(xyz[0]), float(xyz[1]), float(xyz[2])),
+                    signing_key=_verify_key(sensor),
+                    keyed=sensor.signing_key is not None,
                 )
         with self._lock:
             self._by_key = by_key

@@ -8,21 +8,26 @@ pydantic's ``Z`` form: clients that compare or parse the strings keep working.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, PlainSerializer, WithJsonSchema
 
+from ouie.core.geometry import distance_m
 from ouie.core.model_base import StrictModel
 from ouie.hub.auth import Role
 from ouie.hub.db import (
+    ApiToken,
     AuditEntry,
     Detection,
     Feedback,
     Incident,
     IncidentTransition,
     Sensor,
+    Shot,
     User,
+    UserChangeRequest,
 )
 
 
@@ -40,6 +45,49 @@ IsoTime = Annotated[
 IncidentState = Literal["new", "acknowledged", "verifying", "confirmed", "dismissed", "closed"]
 
 
+METHOD_DOC = (
+    "'tdoa': a point fixed from onset time differences, with its 95 % ellipse; 'area': no "
+    "point could be fixed (fewer than 3 sensors, or a failed fit) and lat/lon is the centre "
+    "of the approximate area the ellipse covers ('strongest' on incidents from before 0004)"
+)
+
+
+class ShotView(StrictModel):
+    """One sound of an incident (a round of a burst), located from its own arrivals."""
+
+    number: int = Field(description="1 for the first round, in time order")
+    time: IsoTime = Field(description="estimated emission time")
+    first_onset: IsoTime
+    last_onset: IsoTime
+    label: str = Field(description="what this round's own detections say")
+    lat: float
+    lon: float
+    method: str = Field(description=METHOD_DOC)
+    approximate: bool = Field(description="true: an area, not a located point")
+    radius_m: float
+    ellipse_major_m: float | None
+    ellipse_minor_m: float | None
+    ellipse_angle_deg: float | None
+    residual_rms_m: float | None
+    sensor_count: int
+    detection_count: int
+
+    @classmethod
+    def of(cls, shot: Shot) -> ShotView:
+        return cls.model_validate({name: getattr(shot, name) for name in cls.model_fields})
+
+
+def _track_m(shots: list[Shot]) -> float | None:
+    """Distance walked from round to round over the located rounds (None below two)."""
+    located = [shot for shot in shots if not shot.approximate]
+    if len(located) < 2:
+        return None
+    return round(
+        sum(distance_m(a.lat, a.lon, b.lat, b.lon) for a, b in itertools.pairwise(located)),
+        1,
+    )
+
+
 class IncidentSummary(StrictModel):
     """What lists, the live stream and integrators see of an incident."""
 
@@ -53,7 +101,8 @@ class IncidentSummary(StrictModel):
     last_onset: IsoTime
     lat: float
     lon: float
-    method: str
+    method: str = Field(description=METHOD_DOC)
+    approximate: bool = Field(description="true: lat/lon is the centre of an area, not a fix")
     radius_m: float
     ellipse_major_m: float | None
     ellipse_minor_m: float | None
@@ -62,12 +111,28 @@ class IncidentSummary(StrictModel):
     sensor_count: int
     detection_count: int
     max_score: float
+    rounds: int = Field(description="shots (sounds) grouped into the incident")
+    located_rounds: int = Field(description="of those, fixed by TDOA")
+    best_shot: int | None = Field(
+        description="number of the shot whose fix the incident shows: a TDOA fix from ≥ 4 "
+        "sensors with the smallest ellipse, else the smallest ellipse or area"
+    )
+    track_m: float | None = Field(
+        description="distance from round to round over the located rounds (the shooter's "
+        "movement); null with fewer than two"
+    )
+    shots: list[ShotView]
 
     @classmethod
     def of(cls, incident: Incident) -> IncidentSummary:
         """The summary of ``incident``; extended views take its fields with ``dict(summary)``."""
-        fields = IncidentSummary.model_fields
-        return IncidentSummary.model_validate({name: getattr(incident, name) for name in fields})
+        derived = {"shots", "track_m"}
+        fields = [name for name in IncidentSummary.model_fields if name not in derived]
+        shots = list(incident.shots)
+        return IncidentSummary.model_validate(
+            {name: getattr(incident, name) for name in fields}
+            | {"shots": [ShotView.of(shot) for shot in shots], "track_m": _track_m(shots)}
+        )
 
 
 class DetectionView(StrictModel):
@@ -86,7 +151,11 @@ class DetectionView(StrictModel):
     sequence: int
     received_at: IsoTime
     incident_id: str | None
-    fused_as: str
+    fused_as: str = Field(
+        description="'tdoa': used to locate its shot; 'outlier': rejected by the shot's fit; "
+        "'update': another detection of a sound already counted from that sensor"
+    )
+    shot_number: int | None = Field(description="the shot of its incident it belongs to")
 
     @classmethod
     def of(cls, detection: Detection) -> DetectionView:
@@ -159,6 +228,69 @@ class UserView(StrictModel):
         )
 
 
+class UserChangeView(StrictModel):
+    """A user change waiting for a second admin (``ouie.hub.user_admin``); the new
+    password itself is never shown, only that there is one."""
+
+    id: int
+    kind: Literal["create", "change"]
+    username: str
+    role: Role | None
+    active: bool | None
+    password_change: bool
+    requested_by: str
+    requested_at: IsoTime
+    expires_at: IsoTime
+    state: Literal["pending", "confirmed", "cancelled", "expired"]
+
+    @classmethod
+    def of(cls, row: UserChangeRequest) -> UserChangeView:
+        return cls(
+            id=row.id,
+            kind="create" if row.kind == "create" else "change",
+            username=row.username,
+            role=Role(row.role) if row.role is not None else None,
+            active=row.active,
+            password_change=row.password_hash is not None,
+            requested_by=row.requested_by,
+            requested_at=row.requested_at,
+            expires_at=row.expires_at,
+            state=_change_state(row.state),
+        )
+
+
+def _change_state(value: str) -> Literal["pending", "confirmed", "cancelled", "expired"]:
+    if value == "confirmed":
+        return "confirmed"
+    if value == "cancelled":
+        return "cancelled"
+    if value == "expired":
+        return "expired"
+    return "pending"
+
+
+class TokenView(StrictModel):
+    """One of a user's API tokens (never the token itself, which is shown once)."""
+
+    id: int
+    name: str
+    created_at: IsoTime
+    expires_at: IsoTime
+    last_used_at: IsoTime | None
+    revoked_at: IsoTime | None
+
+    @classmethod
+    def of(cls, row: ApiToken) -> TokenView:
+        return cls(
+            id=row.id,
+            name=row.name,
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            last_used_at=row.last_used_at,
+            revoked_at=row.revoked_at,
+        )
+
+
 class SensorView(StrictModel):
     """A registered sensor with its effective health and last status message."""
 
@@ -175,6 +307,13 @@ class SensorView(StrictModel):
     last_seen_at: IsoTime | None
     health: str = Field(description="'offline' when silent longer than ingest.stale_after_s")
     status: dict[str, Any] | None = Field(description="the last StatusMessage, as sent")
+    signing_key: str | None = Field(
+        default=None,
+        description="base64 Ed25519 key its messages must be signed with; null: not verified",
+    )
+    rejections: dict[str, int] = Field(
+        default_factory=dict, description="messages refused, per reason (docs/security.md)"
+    )
 
     @classmethod
     def of(cls, sensor: Sensor, stale_after_s: float, now: datetime) -> SensorView:
@@ -194,4 +333,6 @@ class SensorView(StrictModel):
             last_seen_at=seen,
             health="offline" if silent else sensor.health,
             status=sensor.last_status,
+            signing_key=sensor.signing_key,
+            rejections={r.reason: r.count for r in sensor.rejections},
         )

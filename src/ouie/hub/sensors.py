@@ -12,6 +12,7 @@ from ouie.core.labels import EventLabel
 from ouie.hub import audit
 from ouie.hub.db import Sensor
 from ouie.hub.registry import hash_token, new_token
+from ouie.transport.signing import SigningKeyError, VerifyKey
 
 
 class SensorError(ValueError):
@@ -41,10 +42,15 @@ def add_sensor(
     mounting: str = "",
     calibration_db: float | None = None,
     name: str = "",
+    signing_key: str | None = None,
+    cert_fingerprint: str | None = None,
     actor: str,
     now: datetime,
 ) -> tuple[Sensor, str]:
-    """Register a sensor; returns it and its new HTTP ingest token (shown once)."""
+    """Register a sensor; returns it and its new HTTP ingest token (shown once).
+
+    ``signing_key``: base64 Ed25519 public key its messages must then be signed with
+    (``ouie sensor add`` issues it with the client certificate, ``cert_fingerprint``)."""
     if find(session, site, sensor_id) is not None:
         raise SensorError(f"sensor {site}/{sensor_id} exists")
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
@@ -64,6 +70,8 @@ def add_sensor(
         token_hash=hash_token(token),
         health="unknown",
         created_at=now,
+        signing_key=_checked_key(signing_key),
+        cert_fingerprint=cert_fingerprint,
     )
     session.add(sensor)
     session.flush()
@@ -74,11 +82,60 @@ def add_sensor(
             action="sensor.added",
             object_type="sensor",
             object_id=f"{site}/{sensor_id}",
-            detail={"lat": lat, "lon": lon, "height_m": height_m},
+            detail={
+                "lat": lat,
+                "lon": lon,
+                "height_m": height_m,
+                "signing_key": signing_key,
+                "cert_fingerprint": cert_fingerprint,
+            },
         ),
         at=now,
     )
     return sensor, token
+
+
+def _checked_key(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        return VerifyKey.from_text(text).text
+    except SigningKeyError as exc:
+        raise SensorError(str(exc)) from exc
+
+
+def set_identity(
+    session: Session,
+    sensor: Sensor,
+    *,
+    signing_key: str,
+    cert_fingerprint: str | None,
+    actor: str,
+    now: datetime,
+) -> None:
+    """A new signing key (and certificate) for a sensor: messages signed with the old key
+    are refused from now on. The replay marks start afresh, since a re-keyed sensor is
+    usually a replaced node whose sequence counter restarts."""
+    previous = sensor.signing_key
+    sensor.signing_key = _checked_key(signing_key)
+    sensor.cert_fingerprint = cert_fingerprint
+    sensor.last_sequence = None
+    sensor.last_status_at = None
+    audit.record(
+        session,
+        audit.AuditEvent(
+            actor=actor,
+            action="sensor.identity_issued",
+            object_type="sensor",
+            object_id=f"{sensor.site}/{sensor.sensor_id}",
+            detail={
+                "signing_key": sensor.signing_key,
+                "previous_key": previous,
+                "cert_fingerprint": cert_fingerprint,
+            },
+        ),
+        at=now,
+    )
 
 
 def set_thresholds(

@@ -22,17 +22,19 @@ from ouie.config.hub import HubSettings
 from ouie.core.labels import EventLabel
 from ouie.core.messages import ThresholdConfigMessage, topic_for
 from ouie.core.timebase import utc_now
-from ouie.hub import audit
+from ouie.hub import anchor, audit, experiment
 from ouie.hub.db import Incident, Sensor, make_engine, migrate, session_factory
 from ouie.hub.fusion import Fuser, IncidentChange
 from ouie.hub.ingest import BatchProcessor, Envelope, IngestWorker, Validator
 from ouie.hub.live import Broadcaster
 from ouie.hub.metrics import HubMetrics
 from ouie.hub.mqtt import MqttIngest
+from ouie.hub.pki import config_signing_key
 from ouie.hub.registry import SensorRegistry
 from ouie.hub.retention import run_retention
 from ouie.hub.schemas import IncidentSummary
 from ouie.transport.inproc import InProcBus, Subscription
+from ouie.transport.signing import SigningKey
 
 if TYPE_CHECKING:
     from ouie.verify.service import VerificationService
@@ -76,6 +78,15 @@ class Hub:
         self.change_listeners: list[ChangeListener] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.background: set[asyncio.Task[Any]] = set()
+        # issue 18: the key that signs the audit head (``audit.anchor_key``), loaded by prepare
+        self.anchor_key: anchor.AnchorKey | None = None
+        # issue 18: the key that signs threshold configs (``identity``), loaded by prepare
+        self.config_key: SigningKey | None = None
+        # issue 20: a production experiment's end (``experiment_check``); at the end the hub
+        # purges, sets ``experiment_over`` and calls ``stop_requests`` (the server exits)
+        self.experiment_ends_at: datetime | None = None
+        self.experiment_over = False
+        self.stop_requests: list[Callable[[str], None]] = []
 
     # -- lifecycle -------------------------------------------------------------------
     def prepare(self) -> None:
@@ -83,11 +94,17 @@ class Hub:
         if self.settings.database.migrate:
             migrate(self.engine)
         self.reload_sensors()
+        key_path = self.settings.audit.anchor_key
+        if key_path is not None and self.anchor_key is None:
+            self.anchor_key = anchor.AnchorKey.load(key_path)  # a missing key stops the start
+        if self.config_key is None:
+            self.config_key = config_signing_key(self.settings.identity)
 
     async def start(self) -> None:
         if self.started:
             return
         await asyncio.to_thread(self.prepare)
+        await asyncio.to_thread(self.experiment_gate)
         self.loop = asyncio.get_running_loop()
         self.worker.start()
         if self.bus is not None:
@@ -99,6 +116,12 @@ class Hub:
             self.mqtt = MqttIngest(self.settings.mqtt, self.worker.submit)
             self._tasks.append(asyncio.create_task(self.mqtt.run(), name="ouie-hub-mqtt"))
         self._tasks.append(asyncio.create_task(self._retention_loop(), name="ouie-hub-retention"))
+        if self.anchor_key is not None:
+            self._tasks.append(asyncio.create_task(self._anchor_loop(), name="ouie-hub-anchor"))
+        if self.experiment_ends_at is not None:
+            self._tasks.append(
+                asyncio.create_task(self._experiment_loop(), name="ouie-hub-experiment")
+            )
         self.started = True
 
     async def stop(self) -> None:
@@ -185,6 +208,8 @@ class Hub:
             issued_at=utc_now(),
             thresholds={EventLabel(k): v for k, v in thresholds.items()},
         )
+        if self.config_key is not None:  # a node holding the hub's public key needs this
+            message = self.config_key.sign_message(message)
         topic = topic_for(site, sensor_id, "config")
         payload = message.model_dump_json().encode("utf-8")
         if self.bus is not None:
@@ -210,6 +235,87 @@ class Hub:
             except Exception:
                 log.exception("retention run failed; will retry")
             await asyncio.sleep(self.settings.retention.interval_s)
+
+    # -- bounded experiment (issue 20) ------------------------------------------------------
+    def experiment_gate(self, now: datetime | None = None) -> None:
+        """Production with ``compliance.experiment``: declare it in the audit log once; past
+        the end in force, purge and raise; with an unaudited extension, raise.
+        ``ExperimentError`` stops the start (the server exits non-zero)."""
+        compliance = self.settings.compliance
+        if not compliance.production or compliance.experiment is None:
+            return
+        moment = now or utc_now()
+        with self.sessions() as session, session.begin():
+            verdict = experiment.gate(session, compliance, moment)
+        if verdict is None:
+            return
+        self.experiment_ends_at = verdict.ends_at
+        if moment >= verdict.ends_at:
+            self.end_experiment(moment)
+        if verdict.problem is not None:
+            raise experiment.ExperimentError(verdict.problem)
+
+    def end_experiment(
+        self, now: datetime | None = None, actor: str = "system"
+    ) -> experiment.PurgeReport:
+        """Delete every detection and incident (audited) and ask the server to stop."""
+        with self.sessions() as session, session.begin():
+            report = experiment.purge_all(session, now or utc_now(), actor)
+        log.warning("experiment ended: purged %s; the hub stops", report.model_dump())
+        self.experiment_over = True
+        for request in self.stop_requests:
+            request("the experiment has ended")
+        return report
+
+    def experiment_check(self, now: datetime | None = None) -> bool:
+        """True once the experiment is over (purging at the first call past its end)."""
+        if self.experiment_over:
+            return True
+        if self.experiment_ends_at is None or (now or utc_now()) < self.experiment_ends_at:
+            return False
+        self.end_experiment(now)
+        return True
+
+    async def _experiment_loop(self) -> None:
+        assert self.experiment_ends_at is not None
+        while (left := (self.experiment_ends_at - utc_now()).total_seconds()) > 0:
+            await asyncio.sleep(min(left, 60.0))  # wakes often: the clock may be corrected
+        # stop taking events first, so that nothing is stored after the purge
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current and task.get_name() != "ouie-hub-retention":
+                task.cancel()
+        for sub in self._bus_subs:
+            sub.close()
+        await self.worker.drain()
+        await asyncio.to_thread(self.experiment_check)
+
+    # -- audit anchoring (issue 18) ---------------------------------------------------------
+    def anchor_once(self, now: datetime | None = None) -> anchor.SignedHead | None:
+        """Sign the audit head if it changed since the last anchor; append the anchor to
+        ``audit.anchor_log`` once committed. None without a key or without a new head."""
+        if self.anchor_key is None:
+            return None
+        with self.sessions() as session, session.begin():
+            signed = anchor.anchor_now(session, self.anchor_key, now or utc_now())
+        if signed is not None and self.settings.audit.anchor_log is not None:
+            anchor.append_log(self.settings.audit.anchor_log, signed)
+        return signed
+
+    async def _anchor_loop(self) -> None:
+        while True:
+            try:
+                signed = await asyncio.to_thread(self.anchor_once)
+                if signed is not None:
+                    log.info("audit head %d anchored (%s)", signed.seq, signed.hash[:16])
+            except Exception:
+                log.exception("audit anchoring failed; will retry")
+            await asyncio.sleep(self.settings.audit.anchor_interval_s)
+
+    def anchor_publication(self) -> anchor.AnchorPublication:
+        """The signed heads the public page and ``/api/v1/public/audit-anchor`` show."""
+        with self.sessions() as session:
+            return anchor.publication(session, self.anchor_key)
 
     def _db_gauges(self) -> tuple[dict[str, int], list[tuple[str, str, str, float]]]:
         now = utc_now()

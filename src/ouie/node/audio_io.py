@@ -71,7 +71,10 @@ def audio_files(paths: list[Path]) -> list[Path]:
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            try:
+                inside = sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+            except OSError as exc:  # e.g. a sub-folder that cannot be listed
+                raise AudioInputError(f"{path}: cannot be listed ({exc})") from exc
             if not inside:
                 raise AudioInputError(f"{path}: directory holds no WAV/FLAC/OGG files")
             found.extend(inside)

@@ -32,18 +32,32 @@ def detect(
         Path | None, typer.Option(help="node YAML for thresholds and privacy settings")
     ] = None,
     threads: Annotated[int, typer.Option(min=1, help="inference threads")] = 1,
+    allow_truncated: Annotated[
+        bool,
+        typer.Option(
+            "--allow-truncated",
+            help="list the events of the readable part of a truncated file (warned) instead "
+            "of failing on it",
+        ),
+    ] = False,
 ) -> None:
-    """Find sound events in audio files; prints one line per event (speech is never reported)."""
+    """Find sound events in audio files; prints one line per event (speech is never reported).
+
+    Files are read in blocks, so memory stays bounded for any length. Exit status: 0; 1 when
+    a file could not be read or is truncated (without --allow-truncated); 2 for a bad
+    config, backend or file list.
+    """
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import Progress
     from rich.table import Table
 
     from ouie.config.loader import ConfigError, load_settings
     from ouie.config.node import NodeSettings
-    from ouie.node.audio_io import AudioInputError, audio_files, read_audio
+    from ouie.node.audio_io import AudioInputError, audio_files
     from ouie.node.classifiers.base import ClassifierError
     from ouie.node.classifiers.registry import create_classifier
-    from ouie.node.pipeline import detect_offline
+    from ouie.node.file_detect import detect_file
     from ouie.privacy.speech_guard import SpeechGuard
 
     err = Console(stderr=True)
@@ -55,7 +69,7 @@ def detect(
         classifier = create_classifier(classifier_settings)
         paths = audio_files(files)
     except (ConfigError, ClassifierError, AudioInputError, RuntimeError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from exc
 
     guard = SpeechGuard(settings.privacy)
@@ -69,15 +83,42 @@ def detect(
         for path in paths:
             progress.advance(task)
             try:
-                audio, rate = read_audio(path)
+                result = detect_file(
+                    path,
+                    classifier,
+                    settings.events,
+                    settings.privacy,
+                    guard=guard,
+                    ring_buffer_s=settings.ring_buffer_s,
+                )
             except AudioInputError as exc:
-                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
                 failures += 1
                 continue
-            events = detect_offline(
-                audio, rate, classifier, settings.events, settings.privacy, guard=guard
-            )
-            for event in events:
+            except Exception as exc:  # no input may end the run in a traceback
+                err.print(
+                    f"[red]error:[/red] {escape(str(path))}: could not be analysed "
+                    f"({type(exc).__name__}: {escape(str(exc))})",
+                    highlight=False,
+                )
+                failures += 1
+                continue
+            if result.truncation is not None:
+                where = f"{escape(str(path))}: {escape(result.truncation.describe())}"
+                if not allow_truncated:
+                    # Half a recording must not pass for a quiet one: no events, exit 1.
+                    err.print(
+                        f"[red]error:[/red] {where}; --allow-truncated lists the events of "
+                        "the readable part",
+                        highlight=False,
+                    )
+                    failures += 1
+                    continue
+                err.print(
+                    f"[yellow]warning:[/yellow] {where}; events of the readable part only",
+                    highlight=False,
+                )
+            for event in result.events:
                 if output is OutputFormat.JSONL:
                     record = {
                         "file": str(path),
@@ -91,7 +132,7 @@ def detect(
                     sys.stdout.write(json.dumps(record) + "\n")
                 else:
                     table.add_row(
-                        str(path),
+                        escape(str(path)),
                         event.label.value,
                         f"{event.onset_s:.3f}",
                         f"{event.offset_s:.3f}",

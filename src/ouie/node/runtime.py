@@ -36,6 +36,7 @@ from ouie.node.sources import AudioChunk, AudioSource
 from ouie.node.status import ClockSource, StatusBuilder
 from ouie.transport.base import Publisher, ResumesSequence
 from ouie.transport.inproc import InProcBus
+from ouie.transport.signing import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ class NodeRuntime:
         self.handle_signals = handle_signals
         self.events_settings: EventSettings = settings.events
         self._pending_events: EventSettings | None = None
+        # issue 18: this sensor signs what it sends; configs must carry the hub's signature
+        identity = settings.identity
+        self._signer = SigningKey.load(identity.signing_key) if identity.signing_key else None
+        self._hub_key = VerifyKey.load(identity.hub_public_key) if identity.hub_public_key else None
+        self.rejected_configs = 0
+        self._config_issued_at: datetime | None = None
         self._stop = asyncio.Event()
         self._done = asyncio.Event()
         self._signals = 0
@@ -125,7 +132,13 @@ class NodeRuntime:
 
         The config's thresholds override the node file's label by label; a label the
         config leaves out falls back to the node file (not to an earlier config).
+        With ``identity.hub_public_key`` a config the hub did not sign is refused, and so is
+        one issued before the config in force; refusals are counted in the heartbeat
+        (``rejected_configs``), so the hub hears of a forged config.
         """
+        if not self._config_acceptable(message):
+            self.rejected_configs += 1
+            return
         base = self.settings.events
         thresholds = {**base.thresholds, **message.thresholds}
         updated = base.model_copy(update={"thresholds": thresholds})
@@ -135,6 +148,25 @@ class NodeRuntime:
             message.issued_at.isoformat(),
             ", ".join(f"{label}={value:g}" for label, value in sorted(thresholds.items())),
         )
+
+    def _config_acceptable(self, message: ThresholdConfigMessage) -> bool:
+        if self._hub_key is not None and not (
+            message.signature is not None and self._hub_key.verify_message(message)
+        ):
+            log.warning(
+                "threshold config of %s refused: not signed by the hub's key",
+                message.issued_at.isoformat(),
+            )
+            return False
+        if self._config_issued_at is not None and message.issued_at < self._config_issued_at:
+            log.warning(
+                "threshold config of %s refused: older than the one in force (%s)",
+                message.issued_at.isoformat(),
+                self._config_issued_at.isoformat(),
+            )
+            return False
+        self._config_issued_at = message.issued_at
+        return True
 
     # -- running --------------------------------------------------------------------------
 
@@ -288,6 +320,8 @@ class NodeRuntime:
                 sequence=self._sequence,
                 calibration_db_spl=self.settings.calibration_db_spl,
             )
+            if self._signer is not None:
+                message = self._signer.sign_message(message)
             self._sequence += 1
             await publisher.publish_event(message)
             self.summary.events_published += 1
@@ -312,7 +346,11 @@ class NodeRuntime:
     async def _send_status(
         self, publisher: Publisher, pipeline: DetectionPipeline, status: StatusBuilder
     ) -> None:
-        message = status.build(pipeline.stats, publisher.spooled_events)
+        message = status.build(
+            pipeline.stats, publisher.spooled_events, rejected_configs=self.rejected_configs
+        )
+        if self._signer is not None:
+            message = self._signer.sign_message(message)
         await publisher.publish_status(message)
         self.summary.status_published += 1
 

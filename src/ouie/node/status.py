@@ -164,7 +164,11 @@ class StatusBuilder:
         return read_clock()
 
     def build(
-        self, stats: PipelineStats, spooled_events: int, now: datetime | None = None
+        self,
+        stats: PipelineStats,
+        spooled_events: int,
+        now: datetime | None = None,
+        rejected_configs: int = 0,
     ) -> StatusMessage:
         clock = self.clock()
         return StatusMessage(
@@ -183,4 +187,5 @@ class StatusBuilder:
             dropped_chunks=stats.dropped_chunks,
             invalid_samples=stats.invalid_samples,
             spooled_events=spooled_events,
+            rejected_configs=rejected_configs,
         )

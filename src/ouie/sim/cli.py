@@ -71,7 +71,8 @@ def summary_table(card: dict[str, Any], title: str) -> Any:
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("class", "events", "detected", "missed", "incidents", "false alarms"):
+    columns = ("class", "events", "detected", "missed", "incidents", "false alarms", "mislabelled")
+    for column in columns:
         table.add_column(column, justify="right" if column != "class" else "left")
     for label, counts in card["per_class"].items():
         table.add_row(
@@ -81,15 +82,19 @@ def summary_table(card: dict[str, Any], title: str) -> Any:
             str(counts["missed"]),
             str(counts["incidents"]),
             str(counts["false_alarms"]),
+            str(counts.get("mislabelled", 0)),
         )
-    loc, lat = card["localisation_error_m"], card["latency_s"]
+    loc, lat, rounds = card["localisation_error_m"], card["latency_s"], card["rounds"]
 
     def fmt(value: float | None, unit: str) -> str:
         return "-" if value is None else f"{value:.2f} {unit}"
 
     table.caption = (
-        f"localisation error median {fmt(loc['median'], 'm')}, p90 {fmt(loc['p90'], 'm')} "
-        f"(n={loc['n']}) · latency p50 {fmt(lat['p50'], 's')}, p95 {fmt(lat['p95'], 's')} "
+        f"rounds: {rounds['reported']} reported, {rounds['matched']} of {rounds['truth']} "
+        f"found, {rounds['located']} located · per located shot: error median "
+        f"{fmt(loc['median'], 'm')}, p90 {fmt(loc['p90'], 'm')} (n={loc['n']}); "
+        f"{loc['area_covered']}/{loc['area_n']} approximate areas hold the source · "
+        f"latency p50 {fmt(lat['p50'], 's')}, p95 {fmt(lat['p95'], 's')} "
         f"· node CPU {card['node_cpu']['percent_of_core_mean']}% of a core per sensor"
     )
     return table
@@ -142,6 +147,7 @@ def run(
     from ouie.models.store import ModelFileError
     from ouie.node.classifiers.base import ClassifierError
     from ouie.sim.runner import RunRequest, SimSettings, run_request
+    from ouie.sim.sources import sources_line
 
     _logging(log_level)
     request = RunRequest(
@@ -162,7 +168,9 @@ def run(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     _write_json(card, json_out)
-    Console().print(summary_table(card, f"{card['scenario']} on {card['site']}"))
+    console = Console()
+    console.print(summary_table(card, f"{card['scenario']} on {card['site']}"))
+    console.print(sources_line(card["sources"]), highlight=False)
 
 
 @sim_app.command("list")
@@ -223,6 +231,7 @@ def demo(
     from ouie.models.store import ModelFileError
     from ouie.node.classifiers.base import ClassifierError
     from ouie.sim.demo import DemoOptions, run_demo
+    from ouie.sim.sources import sources_line
 
     _logging(log_level)
     options = DemoOptions(
@@ -248,6 +257,7 @@ def demo(
         raise typer.Exit(130) from None
     _write_json(card, json_out)
     out.print(summary_table(card, f"ouie demo: {card['runs']} scenario run(s)"))
+    out.print(sources_line(card["sources"]), highlight=False)
     if headless:
         brief = {k: v for k, v in card.items() if k != "scenarios"}
         typer.echo(json.dumps(brief, ensure_ascii=False))

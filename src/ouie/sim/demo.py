@@ -33,6 +33,7 @@ from ouie.sim.hubclient import LocalHub
 from ouie.sim.runner import RunRequest, SimSettings, create_sim_classifier, play, prepare
 from ouie.sim.scenario import load_scenario
 from ouie.sim.scorecard import aggregate
+from ouie.sim.sources import sources_line
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class LiveView:
             "state",
             "where",
             "method",
+            "rounds",
             "sensors",
         ):
             table.add_column(column)
@@ -128,6 +130,7 @@ class LiveView:
                 incident["state"],
                 where,
                 incident["method"],
+                f"{incident.get('located_rounds', 0)}/{incident.get('rounds', 0)}",
                 str(incident["sensor_count"]),
             )
         elapsed = time.monotonic() - self.started
@@ -253,6 +256,8 @@ async def run_demo(options: DemoOptions, out: Console) -> dict[str, Any]:
                         if length < spec.duration_s:
                             spec = spec.model_copy(update={"duration_s": length})
                         built = await asyncio.to_thread(prepare, request, classifier, spec)
+                        # the hub hears each scenario's air: c from its temperature
+                        hub.hub.fuser.set_temperature(built.spec.atmosphere.temperature_c)
                         view.scenario = name
                         card = await play(built, hub, classifier, settings, origin=origin)
                         cards.append(card)
@@ -261,6 +266,7 @@ async def run_demo(options: DemoOptions, out: Console) -> dict[str, Any]:
                         view.footer = _one_line(card)
                         if options.headless:
                             out.print(f"{name}: {_one_line(card)}", highlight=False)
+                            out.print(f"  {sources_line(card['sources'])}", highlight=False)
                         elif options.is_realtime:
                             await asyncio.sleep(GAP_S)
                 finally:
@@ -279,10 +285,11 @@ async def run_demo(options: DemoOptions, out: Console) -> dict[str, Any]:
 
 
 def _one_line(card: dict[str, Any]) -> str:
-    loc = card["localisation_error_m"]["median"]
+    loc = card["localisation_error_m"]
     lat = card["latency_s"]["p95"]
+    median = "-" if loc["median"] is None else f"{loc['median']:.1f} m"
     return (
         f"detected {card['detected']}/{card['events']}, false alarms {card['false_alarms']}, "
-        f"median error {'-' if loc is None else f'{loc:.1f} m'}, "
-        f"latency p95 {'-' if lat is None else f'{lat:.2f} s'}"
+        f"mislabelled {card['mislabelled']}, located shots {loc['n']} "
+        f"(median error {median}), latency p95 {'-' if lat is None else f'{lat:.2f} s'}"
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 from ouie.config.hub import HubSettings
 from ouie.core.timebase import utc_now
-from ouie.sim.scorecard import ObservedDetection, ObservedIncident
+from ouie.sim.scorecard import ObservedDetection, ObservedIncident, ObservedShot
 from ouie.sim.site import Site
 from ouie.transport.inproc import InProcBus
 
@@ -67,9 +67,22 @@ def _incident_from_row(row: Any) -> ObservedIncident:
         radius_m=row.radius_m,
         first_onset=row.first_onset,
         detections=[
-            ObservedDetection(d.sensor_id, d.label, d.onset, d.message_id, d.fused_as)
+            ObservedDetection(
+                d.sensor_id, d.label, d.onset, d.message_id, d.fused_as, d.shot_number
+            )
             for d in row.detections
         ],
+        shots=[
+            _shot(s.number, s.lat, s.lon, s.method, s.radius_m, s.sensor_count) for s in row.shots
+        ],
+    )
+
+
+def _shot(
+    number: int, lat: float, lon: float, method: str, radius_m: float, sensors: int
+) -> ObservedShot:
+    return ObservedShot(
+        int(number), float(lat), float(lon), str(method), float(radius_m), int(sensors)
     )
 
 
@@ -240,6 +253,17 @@ class LocalHub:
                     radius_m=float(data["radius_m"]),
                     first_onset=datetime.fromisoformat(data["first_onset"]),
                     detections=sorted(members, key=lambda d: d.onset),
+                    shots=[
+                        _shot(
+                            shot["number"],
+                            shot["lat"],
+                            shot["lon"],
+                            shot["method"],
+                            shot["radius_m"],
+                            shot["sensor_count"],
+                        )
+                        for shot in data.get("shots", [])
+                    ],
                 )
             )
         return sorted(found, key=lambda i: i.first_onset)
@@ -263,6 +287,7 @@ class LocalHub:
                     datetime.fromisoformat(row["onset"]),
                     row["message_id"],
                     row.get("fused_as", "tdoa"),
+                    row.get("shot_number"),
                 ),
                 row.get("incident_id"),
             )

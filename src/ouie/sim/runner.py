@@ -51,6 +51,7 @@ from ouie.sim.nodes import (
 from ouie.sim.scenario import BuiltScenario, ScenarioSpec
 from ouie.sim.scorecard import ObservedIncident, score
 from ouie.sim.site import Site
+from ouie.sim.sources import describe as describe_sources
 from ouie.transport.factory import create_publisher
 from ouie.transport.inproc import InProcBus
 
@@ -293,6 +294,7 @@ async def play(
             "events_not_visible": len(visibility.given_up),
             "ambience": built.ambience_tracks,
             "dataset": str(built.dataset_dir) if built.dataset_dir else None,
+            "sources": describe_sources(built),
             "clip_folds": built.clip_folds,
             "origin": origin.isoformat(),
         }

@@ -299,6 +299,9 @@ class TruthEvent:
     note: str
     #: sensor id → true arrival (scenario s) of the direct sound, for sensors within range
     arrivals: dict[str, float]
+    #: index of the scenario event it comes from: the rounds of one ``repeat`` share it
+    #: (−1: its own)
+    group: int = -1
 
 
 @dataclass
@@ -386,6 +389,7 @@ def build(
                         for a in arrivals
                         if a.distance_m <= spec.propagation.max_range_m
                     },
+                    group=e_index,
                 )
             )
     return BuiltScenario(

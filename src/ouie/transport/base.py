@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from ouie.core.messages import EventMessage, StatusMessage, ThresholdConfigMessage
+from ouie.core.messages import AckMessage, EventMessage, StatusMessage, ThresholdConfigMessage
 
 log = logging.getLogger(__name__)
 
@@ -78,3 +78,23 @@ def parse_config(payload: bytes, site: str, sensor_id: str) -> ThresholdConfigMe
         )
         return None
     return message
+
+
+def parse_receipt(payload: bytes, site: str, sensor_id: str) -> AckMessage | None:
+    """The hub's receipt for one of this sensor's messages, or ``None`` (logged) when it is
+    invalid or addressed to another sensor: such a receipt must not empty our spool."""
+    try:
+        receipt = AckMessage.model_validate_json(payload)
+    except ValidationError as exc:
+        log.warning("ignoring invalid hub receipt: %s", exc.errors()[0]["msg"])
+        return None
+    if (receipt.site, receipt.sensor_id) != (site, sensor_id):
+        log.warning(
+            "ignoring hub receipt for %s/%s (this node is %s/%s)",
+            receipt.site,
+            receipt.sensor_id,
+            site,
+            sensor_id,
+        )
+        return None
+    return receipt

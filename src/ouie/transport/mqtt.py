@@ -5,13 +5,23 @@ Topics (``ouie.core.messages.topic_for``): ``ouie/v1/<site>/<sensor>/events`` an
 ``ThresholdConfigMessage`` to ``on_config``.
 
 Delivery: every message is first appended to the SQLite ``Spool``; one background task
-keeps a connection to the broker and drains the spool in insertion order, up to
-``inflight`` messages at a time, deleting each only once the broker has acknowledged it
-(PUBACK). While the broker is unreachable messages simply accumulate (bounded, see
-``ouie.transport.spool``) and the connection is retried with exponential backoff; on
-reconnect the backlog goes out first, in order. Delivery is at-least-once: a message whose
-PUBACK was lost with the connection is sent again, so consumers deduplicate on
-``message_id`` (the hub does).
+keeps a connection to the broker and sends the spool in insertion order, up to
+``inflight`` messages at a time. A message leaves the spool only when the hub confirms it
+stored it: the hub publishes an ``AckMessage`` per message on ``.../ack`` after its
+transaction committed (``keep_until: stored``, the default). The broker's PUBACK is not
+enough: Mosquitto acknowledges before it has saved a message, and a broker crash then
+loses it (issue 18: 14 of 21 shots stored after a broker kill while the hub was down).
+
+Resending: every new connection sends again, in order, everything not yet confirmed, since
+what an earlier connection handed the broker may have died with it. While connected, the
+hub's receipts come in the order it stored the messages; when it confirms a later message
+but an earlier one stays unconfirmed for ``resend_after_s``, the broker lost the earlier
+one (e.g. it dropped queued messages past its limit), and the unconfirmed messages go out
+again from there. Delivery is at-least-once and in order; the hub drops duplicates by
+``message_id``. While the broker is unreachable messages accumulate (bounded, see
+``ouie.transport.spool``) and the connection is retried with exponential backoff.
+With ``keep_until: puback`` (a consumer that sends no receipts) a message leaves the spool
+on the broker's PUBACK, as before.
 """
 
 from __future__ import annotations
@@ -26,9 +36,10 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from ouie.config.node import MqttSettings
-from ouie.core.messages import EventMessage, StatusMessage, topic_for
-from ouie.transport.base import ConfigHandler, encode, parse_config
+from ouie.core.messages import AckMessage, EventMessage, StatusMessage, topic_for
+from ouie.transport.base import ConfigHandler, encode, parse_config, parse_receipt
 from ouie.transport.spool import Spool
+from ouie.transport.tls import check_tls_url, tls_parameters
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +68,12 @@ def parse_broker_url(url: str) -> BrokerAddress:
     return BrokerAddress(parts.hostname, port, tls)
 
 
+def _payload_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    return payload.encode("utf-8") if isinstance(payload, str) else b""
+
+
 def default_client_id(site: str, sensor_id: str) -> str:
     return f"ouie-node-{site}-{sensor_id}"[:128]
 
@@ -78,6 +95,7 @@ class MqttPublisher:
     ) -> None:
         self.settings = settings
         self.broker = parse_broker_url(settings.url)
+        check_tls_url(settings.tls, self.broker.tls, "publish.mqtt")
         self.spool = spool
         self.site = site
         self.sensor_id = sensor_id
@@ -91,9 +109,19 @@ class MqttPublisher:
         self.events_topic = topic_for(site, sensor_id, "events")
         self.status_topic = topic_for(site, sensor_id, "status")
         self.config_topic = topic_for(site, sensor_id, "config")
+        self.ack_topic = topic_for(site, sensor_id, "ack")
+        self.awaits_receipts = settings.keep_until == "stored"
         self.connected = asyncio.Event()
         self.connections = 0  # successful connects, for tests and logs
-        self.delivered = 0
+        self.delivered = 0  # messages the broker acknowledged (PUBACK)
+        self.confirmed = 0  # messages the hub confirmed it stored (or dead-lettered)
+        self.resends = 0  # times the unconfirmed messages were sent again while connected
+        # The spool row sent last on this connection; rows above it are yet to be sent.
+        self._cursor = 0
+        # The highest spool row the hub confirmed, and the unconfirmed row it overtook
+        # (row, since when): the evidence that the broker lost a message.
+        self._last_confirmed = 0
+        self._gap: tuple[int, float] | None = None
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._stop = asyncio.Event()
@@ -129,7 +157,8 @@ class MqttPublisher:
         return self.spool.get_meta(SEQUENCE_KEY)
 
     async def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until everything spooled so far was acknowledged; False on timeout."""
+        """Wait until everything spooled so far was confirmed (by the hub's receipt, or the
+        broker's PUBACK with ``keep_until: puback``); False on timeout."""
         try:
             await asyncio.wait_for(self._drained.wait(), timeout_s)
         except TimeoutError:
@@ -180,7 +209,7 @@ class MqttPublisher:
             keepalive=self.settings.keepalive_s,
             timeout=self.ack_timeout_s,
             max_inflight_messages=self.inflight,
-            tls_params=aiomqtt.TLSParameters() if self.broker.tls else None,
+            tls_params=tls_parameters(self.settings.tls) if self.broker.tls else None,
         )
         client.pending_calls_threshold = self.inflight + 10
         return client
@@ -240,6 +269,8 @@ class MqttPublisher:
     async def _session(self, client: aiomqtt.Client) -> None:
         if self.on_config is not None:
             await client.subscribe(self.config_topic, qos=1)
+        if self.awaits_receipts:
+            await client.subscribe(self.ack_topic, qos=1)
         tasks = [
             asyncio.create_task(self._drain(client), name="ouie-mqtt-drain"),
             asyncio.create_task(self._listen(client), name="ouie-mqtt-listen"),
@@ -256,12 +287,22 @@ class MqttPublisher:
                 raise error
 
     async def _drain(self, client: aiomqtt.Client) -> None:
+        # Each connection starts from the oldest unconfirmed message (see the module doc).
+        self._cursor = 0
+        self._gap = None
         while True:
-            batch = self.spool.peek(self.inflight)
+            self._resend_if_overtaken()
+            batch = self.spool.peek(self.inflight, after=self._cursor)
             if not batch:
+                if len(self.spool) == 0:
+                    self._drained.set()
                 self._wake.clear()
-                self._drained.set()
-                await self._wake.wait()
+                timeout = None
+                if self._gap is not None:
+                    due = self._gap[1] + self.settings.resend_after_s
+                    timeout = max(0.0, due - time.monotonic())
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout)
                 continue
             # Tasks start in creation order, so paho queues the PUBLISH packets in spool
             # order; the broker forwards one client's QoS 1 messages in the order received.
@@ -269,17 +310,77 @@ class MqttPublisher:
                 *(client.publish(m.topic, m.payload, qos=1) for m in batch),
                 return_exceptions=True,
             )
-            acked = [m.id for m, result in zip(batch, results, strict=True) if result is None]
-            self.delivered += self.spool.remove(acked)
+            acked: list[int] = []
+            for message, result in zip(batch, results, strict=True):
+                if result is not None:
+                    break  # the connection failed: the rest goes again after reconnect
+                acked.append(message.id)
+                self._cursor = message.id
+            self.delivered += len(acked)
+            if not self.awaits_receipts:
+                self.spool.remove(acked)
             for result in results:
                 if isinstance(result, aiomqtt.MqttError):
                     raise result
                 if isinstance(result, BaseException):
                     raise aiomqtt.MqttError(f"publish failed: {result!r}") from result
 
+    def _on_receipt(self, receipt: AckMessage) -> None:
+        """The hub stored (or dead-lettered) one of our messages: it may leave the spool."""
+        row = self.spool.confirm(receipt.message_id)
+        if row is None:
+            return  # the receipt for a resent duplicate, or for a message of another run
+        self.confirmed += 1
+        if receipt.outcome == "rejected":
+            log.warning(
+                "the hub refused message %s (%s); it is kept in the hub's dead letters",
+                receipt.message_id,
+                receipt.reason or "no reason given",
+            )
+        self._last_confirmed = max(self._last_confirmed, row)
+        oldest = self.spool.oldest_id()
+        if oldest is None:
+            self._gap = None
+            self._drained.set()
+        elif self._gap is None and oldest < self._last_confirmed and oldest <= self._cursor:
+            # The hub stores one client's messages in the order sent: an earlier one still
+            # unconfirmed was lost, or its receipt is only late. Give it resend_after_s.
+            self._gap = (oldest, time.monotonic())
+            self._wake.set()
+
+    def _resend_if_overtaken(self) -> None:
+        if self._gap is None:
+            return
+        row, since = self._gap
+        now = time.monotonic()
+        if now - since < self.settings.resend_after_s:
+            return
+        self._gap = None
+        oldest = self.spool.oldest_id()
+        if oldest is None or oldest > self._cursor or oldest >= self._last_confirmed:
+            return
+        if oldest > row:  # that one was confirmed late; watch the next one
+            self._gap = (oldest, now)
+            return
+        self.resends += 1
+        log.warning(
+            "the hub confirmed later messages but not spool row %d for %.0f s: the broker "
+            "lost it; sending the %d unconfirmed messages again, in order",
+            oldest,
+            now - since,
+            len(self.spool),
+        )
+        self._cursor = 0
+
     async def _listen(self, client: aiomqtt.Client) -> None:
-        """Receive config messages; also the watchdog that notices a lost connection."""
+        """Receive config messages and the hub's receipts; also the watchdog that notices a
+        lost connection."""
         async for message in client.messages:
+            if self.awaits_receipts and message.topic.matches(self.ack_topic):
+                receipt = parse_receipt(_payload_bytes(message.payload), self.site, self.sensor_id)
+                if receipt is not None:
+                    self._on_receipt(receipt)
+                continue
             if self.on_config is None or not message.topic.matches(self.config_topic):
                 continue
             payload = message.payload

@@ -1,9 +1,11 @@
 """Store-and-forward: an outbox in a local SQLite file.
 
 Every message the MQTT publisher sends goes through this outbox: it is written here first,
-published from here in insertion order, and deleted only after the broker acknowledged it
-(PUBACK, QoS 1). A node that loses its broker, or restarts, therefore replays what it had
-not delivered, in order, as soon as it is connected again.
+published from here in insertion order, and deleted only once the hub confirmed it stored it
+(``confirm``, by ``message_id``, from the hub's ``AckMessage``), or, for a consumer that
+sends no receipts, once the broker acknowledged it (``remove``, PUBACK). A node that loses
+its broker, or restarts, therefore replays what was not confirmed, in order, as soon as it
+is connected again.
 
 The outbox is bounded by ``max_events`` rows. When full, the drop policy makes room:
 
@@ -18,6 +20,7 @@ The spool holds JSON message payloads only (metadata, see ``ouie.core.messages``
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -36,7 +39,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL CHECK (kind IN ('event', 'status')),
     topic TEXT NOT NULL,
-    payload BLOB NOT NULL
+    payload BLOB NOT NULL,
+    message_id TEXT
 );
 CREATE INDEX IF NOT EXISTS outbox_kind ON outbox (kind, id);
 CREATE TABLE IF NOT EXISTS meta (
@@ -52,6 +56,16 @@ class SpooledMessage:
     kind: MessageKind
     topic: str
     payload: bytes
+    message_id: str | None = None
+
+
+def _payload_message_id(payload: bytes) -> str | None:
+    """The ``message_id`` of a JSON message payload, or ``None``."""
+    try:
+        value = json.loads(payload).get("message_id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 @dataclass
@@ -88,6 +102,7 @@ class Spool:
         # lose the last transactions, which is the price of not fsyncing every event.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._add_message_ids()
         self._counts = {"event": self._count("event"), "status": self._count("status")}
         log.debug(
             "spool %s: at most %d messages; when full, the oldest status messages go first, "
@@ -102,6 +117,23 @@ class Spool:
                 self._counts["event"],
                 self._counts["status"],
             )
+
+    def _add_message_ids(self) -> None:
+        """Spool files written before hub receipts existed have no ``message_id`` column:
+        add it, and fill it from the payloads, so their backlog can be confirmed too."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        with self._transaction():
+            if "message_id" not in columns:
+                self._db.execute("ALTER TABLE outbox ADD COLUMN message_id TEXT")
+            missing = self._db.execute(
+                "SELECT id, payload FROM outbox WHERE message_id IS NULL"
+            ).fetchall()
+            for row_id, payload in missing:
+                self._db.execute(
+                    "UPDATE outbox SET message_id = ? WHERE id = ?",
+                    (_payload_message_id(bytes(payload)), row_id),
+                )
+            self._db.execute("CREATE INDEX IF NOT EXISTS outbox_message ON outbox (message_id)")
 
     def _count(self, kind: MessageKind) -> int:
         row = self._db.execute("SELECT COUNT(*) FROM outbox WHERE kind = ?", (kind,)).fetchone()
@@ -119,8 +151,13 @@ class Spool:
     def status_messages(self) -> int:
         return self._counts["status"]
 
-    def append(self, kind: MessageKind, topic: str, payload: bytes) -> int | None:
+    def append(
+        self, kind: MessageKind, topic: str, payload: bytes, message_id: str | None = None
+    ) -> int | None:
         """Store one message at the end of the queue and return its id.
+
+        ``message_id`` is what the hub's receipt names (read from the JSON payload when not
+        given).
 
         Makes room by the drop policy when full. Returns ``None`` when the message itself
         is the one dropped: a status message arriving while the outbox is full of events.
@@ -142,8 +179,8 @@ class Spool:
                 else:
                     self._drop_oldest("event", reason="spool full")
             cursor = self._db.execute(
-                "INSERT INTO outbox (kind, topic, payload) VALUES (?, ?, ?)",
-                (kind, topic, payload),
+                "INSERT INTO outbox (kind, topic, payload, message_id) VALUES (?, ?, ?, ?)",
+                (kind, topic, payload, message_id or _payload_message_id(payload)),
             )
             self._counts[kind] += 1
             assert cursor.lastrowid is not None
@@ -170,15 +207,38 @@ class Spool:
                     self.drops.events,
                 )
 
-    def peek(self, limit: int) -> list[SpooledMessage]:
-        """The oldest ``limit`` messages, oldest first. They stay until ``remove``."""
+    def peek(self, limit: int, after: int = 0) -> list[SpooledMessage]:
+        """The oldest ``limit`` messages with an id above ``after``, oldest first. They stay
+        until ``remove`` or ``confirm``."""
         rows = self._db.execute(
-            "SELECT id, kind, topic, payload FROM outbox ORDER BY id LIMIT ?", (limit,)
+            "SELECT id, kind, topic, payload, message_id FROM outbox WHERE id > ? "
+            "ORDER BY id LIMIT ?",
+            (after, limit),
         ).fetchall()
-        return [SpooledMessage(int(r[0]), r[1], str(r[2]), bytes(r[3])) for r in rows]
+        return [SpooledMessage(int(r[0]), r[1], str(r[2]), bytes(r[3]), r[4]) for r in rows]
+
+    def oldest_id(self) -> int | None:
+        """Id of the message at the front of the queue; ``None`` when empty."""
+        row = self._db.execute("SELECT MIN(id) FROM outbox").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def confirm(self, message_id: str) -> int | None:
+        """Delete the message the hub confirmed it stored; its row id, or ``None`` when no
+        message of that id is (still) here, e.g. the receipt for a resent duplicate."""
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT id, kind FROM outbox WHERE message_id = ? ORDER BY id LIMIT 1",
+                (message_id,),
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("DELETE FROM outbox WHERE id = ?", (row[0],))
+            self._counts[row[1]] -= 1
+        return int(row[0])
 
     def remove(self, ids: Iterable[int]) -> int:
-        """Delete delivered messages (acknowledged by the broker). Returns how many."""
+        """Delete messages by row id (those the broker acknowledged, when no hub receipt
+        is awaited). Returns how many."""
         wanted = list(ids)
         if not wanted:
             return 0

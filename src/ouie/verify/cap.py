@@ -63,6 +63,22 @@ def certainty(incident: IncidentRef) -> str:
     return "Likely" if incident.sensor_count >= 2 else "Possible"
 
 
+def describe(incident: IncidentRef, event: str) -> str:
+    """The alert's description: who heard it, how many rounds, and how well it is located
+    (an approximate area says so; it is never passed off as a position)."""
+    rounds = f" ({incident.rounds} rounds)" if incident.rounds > 1 else ""
+    radius = max(incident.radius_m, 10.0)
+    where = (
+        f"approximate area of {radius:.0f} m radius, not a located position"
+        if incident.approximate
+        else f"location within {radius:.0f} m (95 %)"
+    )
+    return (
+        f"{event} detected acoustically at {incident.site}{rounds} by "
+        f"{incident.sensor_count} sensor(s); {where}."
+    )
+
+
 def render_cap(
     incident: IncidentRef,
     config: CapOutput,
@@ -115,20 +131,21 @@ def render_cap(
     sub(info, "expires", cap_time(sent + timedelta(seconds=config.expires_after_s)))
     sub(info, "senderName", config.sender_name)
     sub(info, "headline", f"{event} detected ({incident.state})")
-    sub(
-        info,
-        "description",
-        f"{event} detected acoustically at {incident.site} by {incident.sensor_count} "
-        f"sensor(s); location within {max(incident.radius_m, 10.0):.0f} m (95 %).",
-    )
+    sub(info, "description", describe(incident, event))
     if config.web_base_url:
         sub(info, "web", f"{config.web_base_url.rstrip('/')}/incidents/{incident.id}")
-    for name, value in (("ouie:state", incident.state), ("ouie:incident", incident.id)):
+    for name, value in (
+        ("ouie:state", incident.state),
+        ("ouie:incident", incident.id),
+        ("ouie:rounds", str(incident.rounds)),
+        ("ouie:approximate", "true" if incident.approximate else "false"),
+    ):
         parameter = ET.SubElement(info, f"{{{CAP_NS}}}parameter")
         sub(parameter, "valueName", name)
         sub(parameter, "value", value)
     area = ET.SubElement(info, f"{{{CAP_NS}}}area")
-    sub(area, "areaDesc", f"{incident.site}: around {incident.lat:.5f}, {incident.lon:.5f}")
+    what = "approximate area" if incident.approximate else "around"
+    sub(area, "areaDesc", f"{incident.site}: {what} {incident.lat:.5f}, {incident.lon:.5f}")
     radius_km = max(incident.radius_m, 10.0) / 1000.0
     sub(area, "circle", f"{incident.lat:.6f},{incident.lon:.6f} {radius_km:.3f}")
     document: bytes = ET.tostring(alert, encoding="utf-8", xml_declaration=True)

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from ouie.config.cameras import OnvifPtzCamera, PtzLimits
 from ouie.core.geometry import bearing_distance, wrap180
@@ -101,6 +101,11 @@ def zoom_for(limits: PtzLimits, slant_m: float, frame_width_m: float) -> float:
     return max(0.0, min(1.0, (inv_tan(min(wanted, 179.0)) - wide) / (tele - wide)))
 
 
+def frame_width(camera: OnvifPtzCamera, radius_m: float) -> float:
+    """The width to frame: the 95 % circle (or the approximate area) with some margin."""
+    return max(camera.min_frame_width_m, 2.4 * radius_m)
+
+
 def point_camera(camera: OnvifPtzCamera, lat: float, lon: float, radius_m: float = 0.0) -> Pointing:
     """Bearing, depression and the generic pan/tilt/zoom that aim ``camera`` at a point."""
     limits = camera.ptz
@@ -116,7 +121,7 @@ def point_camera(camera: OnvifPtzCamera, lat: float, lon: float, radius_m: float
     tilt_angle = tilt_deg if limits.tilt_up_positive else -tilt_deg
     tilt_ok = limits.tilt_min_deg - 1e-9 <= tilt_angle <= limits.tilt_max_deg + 1e-9
     slant = math.hypot(distance, camera.height_m - camera.aim_height_m)
-    frame = max(camera.min_frame_width_m, 2.4 * radius_m)
+    frame = frame_width(camera, radius_m)
     return Pointing(
         bearing_deg=bearing,
         distance_m=distance,
@@ -396,6 +401,12 @@ class CueResult(StrictModel):
     settled_ms: float | None = None
     snapshot_uri: str | None = None
     stream_uri: str | None = None
+    approximate: bool = Field(
+        default=False,
+        description="the incident is an approximate area: the camera was framed on the whole "
+        "area (as wide as its zoom allows), not on a located point",
+    )
+    frame_m: float | None = Field(default=None, description="width the zoom was set to frame")
 
 
 class CameraCuer:
@@ -539,6 +550,8 @@ class CameraCuer:
             settled_ms=settled_ms,
             snapshot_uri=snapshot,
             stream_uri=stream,
+            approximate=incident.approximate,
+            frame_m=None if use_preset else frame_width(camera, incident.radius_m),
         )
         self.audit(CameraCued(actor=actor, **result.model_dump()))
         return result

@@ -181,6 +181,10 @@ class MissionPlan(StrictModel):
     sun_elevation_deg: float
     items: list[MissionItem]
     checklist: list[ChecklistItem]
+    approximate: bool = Field(
+        default=False,
+        description="the incident is an approximate area (the orbit runs round its edge)",
+    )
 
     @property
     def failed_checks(self) -> list[str]:
@@ -245,7 +249,9 @@ def plan_mission(
     frame = LocalFrame(dock.lat, dock.lon)
     target = frame.to_en(incident.lat, incident.lon)
     distance = math.hypot(*target)
-    radius = dock.standoff_m
+    # an approximate area is searched, not looked at: the orbit runs round its edge with the
+    # camera on its centre (the range and geofence checks then cover the whole circle)
+    radius = max(dock.standoff_m, incident.radius_m) if incident.approximate else dock.standoff_m
     if distance > radius:
         scale = (distance - radius) / distance
         standoff: Point = (target[0] * scale, target[1] * scale)
@@ -372,6 +378,13 @@ def plan_mission(
         _check(checks, "night", "Daylight or civil twilight", True, f"sun {sun:.1f}°")
 
     _category_checks(checks, dock, rules, farthest)
+    if incident.approximate:
+        _declare(
+            checks,
+            "approximate_area",
+            f"The target is an approximate area ({incident.radius_m:.0f} m radius), not a "
+            "located point: the crew searches it",
+        )
     for index, text in enumerate(rules.declarations):
         _declare(checks, f"declared_{index + 1}", text)
 
@@ -396,6 +409,7 @@ def plan_mission(
         sun_elevation_deg=sun,
         items=items,
         checklist=checks,
+        approximate=incident.approximate,
     )
 
 

@@ -113,6 +113,10 @@ class CameraCued(VerifyEvent):
     )
     snapshot_uri: str | None = None
     stream_uri: str | None = None
+    approximate: bool = Field(
+        default=False, description="framed on an approximate area, not a located point"
+    )
+    frame_m: float | None = None
 
 
 class CameraCueFailed(VerifyEvent):

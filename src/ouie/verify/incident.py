@@ -41,6 +41,53 @@ class IncidentLike(Protocol):
     def state(self) -> str: ...
 
 
+class ShotLike(Protocol):
+    """What ``ShotRef.from_record`` reads (the hub's ``Shot`` row has all of it)."""
+
+    @property
+    def number(self) -> int: ...
+    @property
+    def time(self) -> datetime: ...
+    @property
+    def lat(self) -> float: ...
+    @property
+    def lon(self) -> float: ...
+    @property
+    def radius_m(self) -> float: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def sensor_count(self) -> int: ...
+
+
+#: Shots carried with an incident in notices (webhook, MQTT); a long burst keeps its last.
+MAX_SHOTS = 50
+
+
+class ShotRef(StrictModel):
+    """One round of an incident: when, where (95 % radius), whether it is only an area."""
+
+    number: int = Field(ge=1)
+    time: AwareDatetime = Field(description="estimated emission time, UTC")
+    lat: float = Field(ge=-90.0, le=90.0)
+    lon: float = Field(ge=-180.0, le=180.0)
+    radius_m: float = Field(ge=0.0)
+    approximate: bool = Field(description="true: an approximate area, not a located point")
+    sensor_count: int = Field(ge=0)
+
+    @classmethod
+    def from_record(cls, record: ShotLike) -> ShotRef:
+        return cls(
+            number=int(record.number),
+            time=record.time,
+            lat=float(record.lat),
+            lon=float(record.lon),
+            radius_m=float(record.radius_m or 0.0),
+            approximate=str(record.method) != "tdoa",
+            sensor_count=int(record.sensor_count or 0),
+        )
+
+
 class IncidentRef(StrictModel):
     """A located incident: what happened, where (95 % radius), when."""
 
@@ -54,6 +101,15 @@ class IncidentRef(StrictModel):
     state: str = "new"
     max_score: float | None = Field(default=None, ge=0.0, le=1.0)
     sensor_count: int = Field(default=0, ge=0)
+    approximate: bool = Field(
+        default=False,
+        description="true: no point could be fixed; lat/lon and radius_m describe the "
+        "approximate area the sound came from",
+    )
+    rounds: int = Field(default=1, ge=0, description="shots (sounds) grouped into the incident")
+    shots: list[ShotRef] = Field(
+        default_factory=list, description=f"its rounds, each located on its own (last {MAX_SHOTS})"
+    )
 
     @classmethod
     def from_record(cls, record: IncidentLike) -> IncidentRef:
@@ -66,6 +122,7 @@ class IncidentRef(StrictModel):
         if major is not None:
             radius = max(radius, float(major))
         score = getattr(record, "max_score", None)
+        shots = list(getattr(record, "shots", None) or [])[-MAX_SHOTS:]
         return cls(
             id=str(record.id),
             site=str(record.site),
@@ -77,6 +134,9 @@ class IncidentRef(StrictModel):
             state=str(record.state),
             max_score=None if score is None else min(1.0, max(0.0, float(score))),
             sensor_count=int(getattr(record, "sensor_count", 0) or 0),
+            approximate=str(getattr(record, "method", "tdoa")) != "tdoa",
+            rounds=int(getattr(record, "rounds", 1) or 0),
+            shots=[ShotRef.from_record(shot) for shot in shots],
         )
 
 

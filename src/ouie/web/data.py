@@ -77,6 +77,15 @@ def sensor_dict(sensor: Sensor, now: datetime, stale_after_s: float) -> dict[str
         "model_id": status.get("model_id"),
         "default_thresholds": defaults,
         "defaults_basis": defaults_basis,
+        # issue 18: whether its messages are verified, and what the hub refused from it
+        "signing_key": sensor.signing_key,
+        "cert_fingerprint": sensor.cert_fingerprint,
+        "rejected_configs": status.get("rejected_configs"),
+        "rejections": [
+            {"reason": r.reason, "count": r.count, "last_at": r.last_at.isoformat()}
+            for r in sensor.rejections
+        ],
+        "rejected_total": sum(r.count for r in sensor.rejections),
     }
 
 
@@ -133,6 +142,7 @@ class AuditRow(StrictModel):
 class ConsoleIncidentDetail(ConsoleIncident):
     timeline: list[TimelineRow]
     timeline_span_ms: float
+    round_offsets_s: list[float] = Field(description="each shot's time after the first's")
     transitions: list[TransitionView]
     feedback: list[FeedbackView]
     audit: list[AuditRow]
@@ -246,8 +256,10 @@ def incident_detail(
             )
         ).scalars()
     }
+    first_shot = incident.shots[0].time if incident.shots else incident.first_onset
     return ConsoleIncidentDetail(
         **dict(ConsoleIncident.of_row(incident, plan)),
+        round_offsets_s=[(s.time - first_shot).total_seconds() for s in incident.shots],
         timeline=[
             TimelineRow(sensor_id=sid, detections=rows, position=sensor_positions.get(sid))
             for sid, rows in sorted(per_sensor.items(), key=lambda kv: kv[1][0].offset_ms)
@@ -423,17 +435,19 @@ def quantile(values: list[float], q: float) -> float | None:
 
 
 def weekly_counts(
-    session: Session, weeks: int, now: datetime
+    session: Session, weeks: int, now: datetime, until: datetime | None = None
 ) -> tuple[list[str], dict[str, list[int]]]:
-    """Incidents per ISO week (Monday) and label, for the whole hub — no positions."""
+    """Incidents per ISO week (Monday) and label, for the whole hub — no positions.
+    ``until``: count only incidents before it (the public page's publication delay)."""
     today = now.date()
     monday = today - timedelta(days=today.weekday())
     first = monday - timedelta(weeks=weeks - 1)
-    rows = session.execute(
-        select(Incident.first_onset, Incident.label).where(
-            Incident.first_onset >= _day_start(first)
-        )
-    ).all()
+    query = select(Incident.first_onset, Incident.label).where(
+        Incident.first_onset >= _day_start(first)
+    )
+    if until is not None:
+        query = query.where(Incident.first_onset < until)
+    rows = session.execute(query).all()
     categories = [(first + timedelta(weeks=i)).isoformat() for i in range(weeks)]
     series = {label: [0] * weeks for label in LABELS}
     for onset, label in rows:

@@ -153,6 +153,30 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Loudest sensors (level-weighted)",
         "Capteurs les plus forts (pondéré par le niveau)",
     ),
+    "incident.method.area": (
+        "Approximate area only: too few sensors, or no consistent fix — not a located point",
+        "Zone approximative seulement : trop peu de capteurs ou aucune position cohérente — "
+        "pas un point localisé",
+    ),
+    "incident.approximate": ("approximate area", "zone approximative"),
+    "incident.rounds": ("Rounds", "Détonations"),
+    "incident.rounds_note": (
+        "Each round is located from its own arrival times; the incident shows the best fix.",
+        "Chaque détonation est localisée par ses propres temps d'arrivée ; l'incident montre "
+        "la meilleure position.",
+    ),
+    "incident.rounds_located": (
+        "{located} of {rounds} located",
+        "{located} sur {rounds} localisées",
+    ),
+    "incident.track": (
+        "moved {metres} m from round to round",
+        "{metres} m parcourus d'un tir à l'autre",
+    ),
+    "incident.best": ("best fix", "meilleure position"),
+    "col.round": ("Round", "Tir"),
+    "col.after": ("After", "Après"),
+    "col.where": ("Where", "Où"),
     "incident.ellipse": ("95 % ellipse", "Ellipse à 95 %"),
     "incident.radius": ("radius", "rayon"),
     "incident.history": ("State history", "Historique des états"),
@@ -231,6 +255,27 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "sensor.no_status": ("No status received yet.", "Aucun état reçu pour l'instant."),
     "sensor.never": ("never", "jamais"),
     "sensor.recent": ("Recent detections", "Détections récentes"),
+    "sensor.trust": ("Message authenticity", "Authenticité des messages"),
+    "sensor.trust_note": (
+        "Messages refused by the hub for this sensor: unsigned, wrongly signed, replayed or "
+        "too old (docs/security.md). Each refusal is kept in the dead letters and audited.",
+        "Messages de ce capteur refusés par le hub : non signés, mal signés, rejoués ou trop "
+        "anciens (docs/security.md). Chaque refus est conservé et journalisé.",
+    ),
+    "sensor.signing_key": ("Signing key", "Clé de signature"),
+    "sensor.unsigned": (
+        "none: messages are not verified",
+        "aucune : les messages ne sont pas vérifiés",
+    ),
+    "sensor.certificate": ("Certificate (SHA-256)", "Certificat (SHA-256)"),
+    "sensor.rejected_configs": (
+        "Configs refused by the sensor",
+        "Configurations refusées par le capteur",
+    ),
+    "sensor.no_rejections": ("No message refused.", "Aucun message refusé."),
+    "sensor.reason": ("Reason", "Motif"),
+    "sensor.count": ("Count", "Nombre"),
+    "sensor.last_refused": ("Last", "Dernier"),
     # stats
     "stats.title": ("Statistics", "Statistiques"),
     "stats.per_day": ("Incidents per day and class", "Incidents par jour et par type"),
@@ -254,6 +299,26 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     "stats.no_data": ("No data yet.", "Pas encore de données."),
     "stats.median": ("median", "médiane"),
     "stats.p90": ("90th percentile", "90e centile"),
+    "stats.experiment": ("Experiment: success criteria", "Expérimentation : critères de réussite"),
+    "stats.experiment_note": (
+        "Operators' feedback since {since} ({days} days; experiment ends {end}): {judged} alerts "
+        "judged; the criteria are read after {min}.",
+        "Retours des opérateurs depuis le {since} ({days} jours ; fin de l'expérimentation le "
+        "{end}) : {judged} alertes jugées ; les critères se lisent à partir de {min}.",
+    ),
+    "stats.criterion": ("Criterion", "Critère"),
+    "stats.threshold": ("Threshold", "Seuil"),
+    "stats.measured": ("Measured", "Mesuré"),
+    "stats.criterion.precision": ("Precision", "Précision"),
+    "stats.criterion.false_alerts": (
+        "False alerts per sensor and day",
+        "Fausses alertes par capteur et par jour",
+    ),
+    "stats.criterion.ack": ("Median time to acknowledge", "Délai médian de prise en compte"),
+    "stats.met": ("met", "atteint"),
+    "stats.not_met": ("not met", "non atteint"),
+    "stats.too_few": ("too few judged alerts", "trop peu d'alertes jugées"),
+    "stats.stop_reached": ("Stop criterion reached:", "Critère d'arrêt atteint :"),
     # audit
     "audit.title": ("Audit log", "Journal d'audit"),
     "audit.verify": ("Chain verified", "Chaîne vérifiée"),
@@ -276,6 +341,25 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "admin.none": ("None configured.", "Aucun configuré."),
     "admin.user_saved": ("User saved.", "Utilisateur enregistré."),
+    "admin.pending": (
+        "Saved as a request: a second administrator must confirm it.",
+        "Enregistré comme demande : un second administrateur doit la confirmer.",
+    ),
+    "admin.changes": (
+        "Changes awaiting a second administrator",
+        "Modifications en attente d'un second administrateur",
+    ),
+    "admin.changes_note": (
+        "Granting supervisor or administrator, and resetting their passwords, takes two "
+        "administrators. You cannot confirm your own request.",
+        "Attribuer le rôle superviseur ou administrateur, et réinitialiser leur mot de passe, "
+        "demande deux administrateurs. Vous ne pouvez pas confirmer votre propre demande.",
+    ),
+    "admin.change_password": ("new password", "nouveau mot de passe"),
+    "admin.change_new_user": ("new user", "nouvel utilisateur"),
+    "admin.requested_by": ("Requested by", "Demandé par"),
+    "admin.confirm": ("Confirm", "Confirmer"),
+    "admin.refuse": ("Refuse", "Refuser"),
     # public page
     "public.title": ("Sound detection in public space", "Détection sonore dans l'espace public"),
     "public.intro": (
@@ -333,6 +417,7 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "publiée.",
     ),
     "public.week": ("Week of", "Semaine du"),
+    "public.counts_until": ("Counted up to", "Comptés jusqu'au"),
     "public.not_set": (
         "Not yet declared by the controller.",
         "Pas encore déclaré par le responsable.",
@@ -347,23 +432,29 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "Generated from the live configuration at",
         "Généré depuis la configuration en service le",
     ),
+    "public.anchor": ("Audit log seal", "Sceau du journal d'audit"),
+    "public.anchor_intro": (
+        "Every action on incident data is written to a chained audit log. The hub signs the "
+        "log's latest entry with a key kept apart from its database and publishes the "
+        "signature here: record it, and any later rewriting of the log can be proven.",
+        "Chaque action sur les données d'incident est inscrite dans un journal d'audit chaîné. "
+        "Le hub signe la dernière entrée du journal avec une clé conservée hors de sa base de "
+        "données et publie la signature ici : conservez-la, et toute réécriture ultérieure du "
+        "journal pourra être prouvée.",
+    ),
+    "public.anchor_entry": ("Entry", "Entrée"),
+    "public.anchor_hash": ("Chain hash", "Empreinte de la chaîne"),
+    "public.anchor_signed": ("Signed at", "Signé le"),
+    "public.anchor_key": ("Public key (Ed25519)", "Clé publique (Ed25519)"),
+    "public.anchor_signature": ("Signature", "Signature"),
+    "public.anchor_none": (
+        "No seal published yet.",
+        "Aucun sceau publié pour l'instant.",
+    ),
+    "public.anchor_data": ("Machine-readable", "Format lisible par machine"),
     "dpia.zone": (
         "Zone '{name}': {area} ha, listening {hours} h a day.",
         "Zone « {name} » : {area} ha, écoute {hours} h par jour.",
-    ),
-    "dpia.access": (
-        "Who sees incidents: authorised control-room operators and supervisors only; every "
-        "reading and every action is written to a tamper-evident audit log.",
-        "Qui voit les incidents : uniquement les opérateurs et superviseurs habilités du "
-        "centre de supervision ; chaque consultation et chaque action est inscrite dans un "
-        "journal d'audit infalsifiable.",
-    ),
-    "dpia.speech": (
-        "Risk of capturing conversations — measure: sound never leaves the sensor, there is no "
-        "speech class, and speech-dominated sounds are suppressed (measured by recorded tests).",
-        "Risque de capter des conversations — mesure : le son ne quitte jamais le capteur, il "
-        "n'existe aucune catégorie « parole » et les sons dominés par la parole sont écartés "
-        "(mesuré par des tests enregistrés).",
     ),
     "dpia.creep": (
         "Risk of function creep — measure: the messages a sensor can send have no field able "
@@ -376,12 +467,6 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "an account with a role, and is logged.",
         "Risque de fuite de données — mesure : aucun son ni aucune identité n'est stocké ; "
         "l'accès exige un compte doté d'un rôle, et il est journalisé.",
-    ),
-    "dpia.retention": (
-        "Risk of keeping data too long — measure: automatic deletion at the end of the "
-        "retention period, itself recorded in the audit log.",
-        "Risque de conservation excessive — mesure : suppression automatique au terme de la "
-        "durée de conservation, elle-même inscrite au journal d'audit.",
     ),
     # errors
     "error.forbidden": (
@@ -413,10 +498,13 @@ JS_KEYS = (
     "feedback.saved",
     "common.saved",
     "common.open",
+    "admin.pending",
     "map.none_open",
     "incident.radius",
     "col.sensors",
     "incident.acknowledge",
+    "incident.rounds",
+    "incident.approximate",
     *[k for k in _CATALOGUE if k.startswith(("label.", "state.", "health."))],
 )
 

@@ -19,10 +19,10 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlparse
+from urllib.parse import quote, unquote, urlparse
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -32,18 +32,21 @@ from markupsafe import Markup
 from sqlalchemy.orm import Session
 from starlette.routing import Match
 
+from ouie.config.compliance import ComplianceSettings
 from ouie.config.web import WebSettings, web_settings
 from ouie.core.geometry import distance_m
 from ouie.core.labels import EVENT_LABELS
 from ouie.core.timebase import utc_now
-from ouie.hub import audit, auth, incidents
+from ouie.hub import audit, auth, experiment, incidents, user_admin
 from ouie.hub.auth import Perm, Principal
 from ouie.hub.equipment import equipment
 from ouie.hub.incidents import STATES
+from ouie.hub.public_counts import published_until, suppressed
 from ouie.hub.routers.deps import ACCESS_KEY, CSRF_HEADER, identify
-from ouie.hub.schemas import UserView
+from ouie.hub.schemas import UserChangeView, UserView
 from ouie.hub.service import Hub
 from ouie.web import data, plots
+from ouie.web.claims import public_claims
 from ouie.web.geo import SitePlan, load_plan
 from ouie.web.i18n import LANGS, Lang, js_strings, pick_lang, translator
 
@@ -103,13 +106,34 @@ class Page:
         return translator(self.lang)
 
 
+#: where a login or a language switch may send the browser next: the console and the public
+#: page, nothing else (issue 18: ``next=/%5Cevil.example/phish`` left the site, since
+#: browsers read ``/\evil.example`` as ``//evil.example``)
+NEXT_PREFIXES = ("/console", "/public", "/login")
+_NEXT_CHARS = re.compile(r"^[A-Za-z0-9/_.~%!$&'()*+,;=:@?-]{1,1000}$")
+
+
 def _safe_next(value: str | None) -> str:
-    """Only same-site paths are followed after login or a language switch."""
-    if not value or not value.startswith("/") or value.startswith("//"):
-        return "/console/"
-    parsed = urlparse(value)
-    if parsed.scheme or parsed.netloc:
-        return "/console/"
+    """``value`` if it is a path of this site under ``NEXT_PREFIXES``, else the console.
+
+    Strict on purpose: printable URL characters only (no backslash, space or control
+    character), no ``//`` anywhere in the path, no scheme or host, no dot segment, and the
+    same after one round of percent-decoding, so a browser's own decoding cannot turn it
+    into another site's address."""
+    fallback = "/console/"
+    if not value or not _NEXT_CHARS.match(value):
+        return fallback
+    for form in (value, unquote(value)):
+        if "\\" in form or any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+            return fallback
+        parsed = urlparse(form)
+        path = parsed.path
+        if parsed.scheme or parsed.netloc or not path.startswith("/") or "//" in path:
+            return fallback
+        if any(part in {".", ".."} for part in path.split("/")):
+            return fallback
+        if not any(path == p or path.startswith(p + "/") for p in NEXT_PREFIXES):
+            return fallback
     return value
 
 
@@ -117,9 +141,11 @@ def _parse_date(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value[:10])
+        parsed = date.fromisoformat(value[:10])
     except ValueError:
         return None
+    # a filter date past these bounds overflows when a day is added (a 500, issue 18)
+    return parsed if date(1970, 1, 1) <= parsed <= date(8999, 12, 31) else None
 
 
 def _fmt_duration(seconds: float | None) -> str:
@@ -532,7 +558,24 @@ class WebApp:
             summary=summary,
             total=sum(sum(v) for v in series.values()),
             precision=precision,
+            experiment=self._experiment_progress(now),
         )
+
+    def _experiment_progress(self, now: datetime) -> experiment.ExperimentProgress | None:
+        """The experiment's success and stop criteria against the feedback so far (issue 20);
+        None when no experiment is configured."""
+        exp = getattr(self.compliance, "experiment", None)
+        if exp is None:
+            return None
+        sensors = len(getattr(self.compliance, "sensors", []) or []) or len(
+            list(self.hub.registry.all())
+        )
+        since = datetime.combine(
+            exp.phases.evaluation if exp.phases is not None else exp.start, time(0), UTC
+        )
+        with self.hub.sessions() as session:
+            ack = data.quantile(data.response_durations(session, since)["ack"], 0.5)
+            return experiment.progress(session, exp, sensors, now, ack)
 
     def audit_page(self, page: Page) -> Response:
         action = re.sub(r"[^a-z_.]", "", page.request.query_params.get("action", ""))[:40]
@@ -558,11 +601,17 @@ class WebApp:
         with self.hub.sessions() as session:
             users = [UserView.of(u).model_dump(mode="json") for u in auth.list_users(session)]
             sensors = data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
+            # changes waiting for a second admin (ouie.hub.user_admin, issue 18)
+            changes = [
+                UserChangeView.of(row).model_dump(mode="json")
+                for row in user_admin.pending(session, now)
+            ]
         retention = self.hub.settings.retention
         return self.render(
             page,
             "admin.html",
             users=users,
+            changes=changes,
             roles=[role.value for role in auth.Role],
             sensors=sensors,
             cameras=equipment(self.hub).cameras,
@@ -574,12 +623,16 @@ class WebApp:
     def _public_context(self) -> dict[str, Any]:
         now = utc_now()
         compliance = self.compliance
+        # whole days at least `delay_h` old, small counts suppressed (ouie.hub.public_counts)
+        counts = self.settings.public_counts
+        until = published_until(now, counts)
         with self.hub.sessions() as session:
             sensors = [
                 {"id": s["id"], "lat": s["lat"], "lon": s["lon"], "mounting": s["mounting"]}
                 for s in data.sensors(session, now, self.hub.settings.ingest.stale_after_s)
             ]
-            weeks, series = data.weekly_counts(session, 8, now)
+            weeks, raw = data.weekly_counts(session, 8, until - timedelta(microseconds=1), until)
+        series = {label: [suppressed(n, counts) for n in row] for label, row in raw.items()}
         zone_name = (
             getattr(getattr(compliance, "zone", None), "name", None)
             or self.plan.name
@@ -592,6 +645,8 @@ class WebApp:
             "series": series,
             "zone_name": zone_name,
             "generated_at": now.isoformat(),
+            "counts_until": until.isoformat(),
+            "min_count": counts.min_count,
         }
 
     def public_page(self, page: Page) -> Response:
@@ -601,10 +656,11 @@ class WebApp:
         days = max([retention.days, *retention.per_site.values()])
         t = page.t
         names = {label: t(f"label.{label}") for label in ctx["series"]}
+        drawn = {label: [n or 0 for n in row] for label, row in ctx["series"].items()}
         chart = plots.stacked_bars(
-            ctx["weeks"], ctx["series"], names, t("public.counts"), width=1000, height=240
+            ctx["weeks"], drawn, names, t("public.counts"), width=1000, height=240
         )
-        dpia = _dpia_summary(compliance, page.lang)
+        dpia = _dpia_summary(self.hub, compliance, page.lang, names)
         hours = list(getattr(getattr(compliance, "zone", None), "hours", []) or [])
         return self.render(
             page,
@@ -615,6 +671,8 @@ class WebApp:
             retention_days=days,
             dpia=dpia,
             hours=hours,
+            # the signed audit head, for anyone to record (issue 18, ouie.hub.anchor)
+            anchor=self.hub.anchor_publication(),
         )
 
     def public_map_data(self, page: Page) -> dict[str, Any]:
@@ -622,9 +680,11 @@ class WebApp:
         return {"plan": self._plan_json(public=True), "sensors": ctx["sensors"]}
 
 
-def _dpia_summary(compliance: Any, lang: Lang) -> list[str]:
+def _dpia_summary(hub: Hub, compliance: Any, lang: Lang, names: dict[str, str]) -> list[str]:
     """The DPIA's headline points for the public: zone (its area on the ellipsoid) and hours,
-    who may see incidents, and the main risks with their measures."""
+    then the claims generated from the running configuration (``ouie.web.claims``: who sees
+    incidents and how the audit log is kept, cameras, retention, counts, the experiment),
+    and the main risks with their measures."""
     t = translator(lang)
     lines: list[str] = []
     zone = getattr(compliance, "zone", None)
@@ -638,7 +698,11 @@ def _dpia_summary(compliance: Any, lang: Lang) -> list[str]:
                 hours=f"{zone.hours_per_day():g}",
             )
         )
-    lines += [t(f"dpia.{key}") for key in ("access", "speech", "creep", "breach", "retention")]
+    cueing = getattr(getattr(hub.verification, "settings", None), "cueing", None)
+    auto_cue = list(getattr(cueing, "auto_cue_labels", None) or [])
+    comp = compliance if isinstance(compliance, ComplianceSettings) else None
+    lines += [c.text for c in public_claims(hub.settings, comp, lang, auto_cue, names)]
+    lines += [t(f"dpia.{key}") for key in ("creep", "breach")]
     return lines
 
 

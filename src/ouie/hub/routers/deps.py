@@ -14,10 +14,12 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypedDict
 
 from fastapi import Depends, HTTPException, Request, params
+from pydantic import AfterValidator
 
 from ouie.core.timebase import utc_now
 from ouie.hub import auth
 from ouie.hub.auth import Perm, Principal
+from ouie.hub.proxies import ClientView, client_view
 from ouie.hub.registry import SensorInfo
 from ouie.hub.service import Hub
 
@@ -112,6 +114,32 @@ def access(rule: Access) -> RouteAccess:
 def as_utc(value: datetime) -> datetime:
     """A query's time: naive values are taken as UTC (the database compares aware times)."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+#: the times a query may name; beyond them, converting to UTC or adding a day overflows
+#: (``since=0001-01-01T00:00:00+01:00`` was a 500, issue 18)
+EARLIEST_QUERY_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_QUERY_TIME = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+def _query_time(value: datetime) -> datetime:
+    try:
+        utc = as_utc(value).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    if not EARLIEST_QUERY_TIME <= utc <= LATEST_QUERY_TIME:
+        raise ValueError("time out of range (1970-01-01 to 9000-01-01)")
+    return utc
+
+
+#: a time in a query string, in UTC and in range (422 otherwise, never a 500)
+QueryTime = Annotated[datetime, AfterValidator(_query_time)]
+
+
+def client_of(hub: Hub, request: Request) -> ClientView:
+    """The caller's address and scheme, believing forwarded headers only from the
+    configured proxies (``ouie.hub.proxies``)."""
+    return client_view(request.scope, hub.settings.http.trusted_proxies)
 
 
 def current_principal(request: Request) -> Principal:

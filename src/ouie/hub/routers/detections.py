@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from ouie.core.labels import EventLabel
 from ouie.core.model_base import StrictModel
 from ouie.hub.auth import Perm
 from ouie.hub.db import Detection
-from ouie.hub.routers.deps import API_PREFIX, Caller, HubDep, access, as_utc
+from ouie.hub.routers.deps import API_PREFIX, Caller, HubDep, QueryTime, access, as_utc
 from ouie.hub.schemas import DetectionView
 
 router = APIRouter(prefix=API_PREFIX, tags=["detections"])
@@ -30,7 +29,7 @@ def list_detections(
     site: Annotated[str | None, Query(max_length=64)] = None,
     sensor_id: Annotated[str | None, Query(max_length=64)] = None,
     label: EventLabel | None = None,
-    since: datetime | None = None,
+    since: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> DetectionList:
     query = select(Detection).order_by(Detection.onset.desc()).limit(limit)

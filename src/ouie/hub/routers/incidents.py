@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -19,7 +18,7 @@ from ouie.core.timebase import utc_now
 from ouie.hub import incidents
 from ouie.hub.auth import Perm
 from ouie.hub.db import AuditEntry, Incident
-from ouie.hub.routers.deps import API_PREFIX, Caller, HubDep, access, as_utc
+from ouie.hub.routers.deps import API_PREFIX, Caller, HubDep, QueryTime, access, as_utc
 from ouie.hub.schemas import (
     AuditMention,
     DetectionView,
@@ -68,8 +67,8 @@ def list_incidents(
     state: Annotated[str | None, Query(max_length=16)] = None,
     label: EventLabel | None = None,
     site: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: QueryTime | None = None,
+    until: QueryTime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> IncidentList:
     query = select(Incident).order_by(Incident.created_at.desc()).limit(limit)

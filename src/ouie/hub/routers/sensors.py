@@ -33,6 +33,12 @@ class SensorBody(StrictModel):
     mounting: str = Field(default="", max_length=200)
     calibration_db: float | None = Field(default=None, ge=0.0, le=200.0)
     name: str = Field(default="", max_length=200)
+    signing_key: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9+/]{43}=$",
+        description="base64 Ed25519 public key (32 bytes) its messages must be signed with; "
+        "`ouie sensor add` issues one with the sensor's certificate",
+    )
 
 
 class ThresholdsBody(StrictModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -14,7 +14,7 @@ from ouie.core.timebase import utc_now
 from ouie.hub import incidents
 from ouie.hub.auth import Perm
 from ouie.hub.db import Incident
-from ouie.hub.routers.deps import API_PREFIX, HubDep, access, as_utc
+from ouie.hub.routers.deps import API_PREFIX, HubDep, QueryTime, access, as_utc
 
 router = APIRouter(prefix=API_PREFIX, tags=["stats"])
 
@@ -50,7 +50,7 @@ class IncidentStats(StrictModel):
 
 
 @router.get("/stats/precision", response_model=PrecisionStats, **access(Perm.STATS_READ))
-def stats_precision(hub: HubDep, since: datetime | None = None) -> PrecisionStats:
+def stats_precision(hub: HubDep, since: QueryTime | None = None) -> PrecisionStats:
     with hub.sessions() as session:
         stats = incidents.precision_stats(session, as_utc(since) if since else None)
     return PrecisionStats.model_validate(stats)

@@ -1,4 +1,5 @@
-/* Administration: users and roles (PATCH/POST /api/v1/users), retention run. */
+/* Administration: users and roles (PATCH/POST /api/v1/users; a 202 is a change that waits
+   for a second admin, confirmed or refused below), retention run. */
 "use strict";
 (function () {
   const { t, api, toast, failure } = window.ouie;
@@ -8,8 +9,19 @@
         role: row.querySelector(".user-role").value,
         active: row.querySelector(".user-active").checked,
       });
+      if (result.status === 202) { toast(t("admin.pending")); setTimeout(() => location.reload(), 1200); return; }
       toast(result.ok ? t("common.saved") : failure(result), result.ok ? "" : "error");
     });
+  });
+  document.querySelectorAll("tr[data-change]").forEach((row) => {
+    const decide = async (verb) => {
+      const result = await api("POST", "/api/v1/users/changes/" + row.dataset.change + "/" + verb);
+      if (result.ok) { toast(t("common.saved")); location.reload(); }
+      else toast(failure(result), "error");
+    };
+    const confirmButton = row.querySelector(".change-confirm");
+    if (confirmButton) confirmButton.addEventListener("click", () => decide("confirm"));
+    row.querySelector(".change-refuse").addEventListener("click", () => decide("cancel"));
   });
   const add = document.getElementById("add-user");
   add.addEventListener("submit", async (event) => {
@@ -17,7 +29,8 @@
     const result = await api("POST", "/api/v1/users", {
       username: add.username.value.trim(), password: add.password.value, role: add.role.value,
     });
-    if (result.ok) { toast(t("common.saved")); location.reload(); }
+    if (result.status === 202) { toast(t("admin.pending")); setTimeout(() => location.reload(), 1200); }
+    else if (result.ok) { toast(t("common.saved")); location.reload(); }
     else toast(failure(result), "error");
   });
   const retention = document.getElementById("run-retention");

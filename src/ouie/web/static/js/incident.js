@@ -15,6 +15,7 @@
     M.lastMap = view.map;
     const shape = M.uncertainty(incident).addTo(view.map);
     L.marker([incident.lat, incident.lon], { icon: M.classIcon(incident.label, incident.state) }).addTo(view.map);
+    M.rounds(incident).addTo(view.map);
     const heard = [];
     incident.timeline.forEach((row) => {
       if (!row.position) return;

@@ -63,8 +63,10 @@
   /* --- incidents --- */
   function popupHtml(d) {
     return '<strong>' + escapeHtml(t("label." + d.label)) + "</strong><br>" + escapeHtml(t("state." + d.state)) +
-      " · " + escapeHtml(formatTime(d.first_onset, false)) + "<br>" + d.sensor_count + " " + escapeHtml(t("col.sensors").toLowerCase()) + " · ±" +
-      Math.round(d.ellipse_major_m != null ? d.ellipse_major_m : d.radius_m) + " m<br>" +
+      " · " + escapeHtml(formatTime(d.first_onset, false)) + "<br>" + d.sensor_count + " " + escapeHtml(t("col.sensors").toLowerCase()) + " · " +
+      (d.approximate ? escapeHtml(t("incident.approximate")) + " " : "") + "±" +
+      Math.round(d.ellipse_major_m != null ? d.ellipse_major_m : d.radius_m) + " m" +
+      ((d.rounds || 0) > 1 ? "<br>" + d.rounds + " " + escapeHtml(t("incident.rounds").toLowerCase()) : "") + "<br>" +
       '<a href="/console/incidents/' + encodeURIComponent(d.id) + '">' + escapeHtml(t("common.open")) + "</a>";
   }
 
@@ -74,7 +76,9 @@
       '<button type="button" class="linklike feed-select">' + escapeHtml(t("label." + d.label)) + "</button>" +
       ' <span class="badge state state-' + d.state + '" data-state="' + d.state + '">' + escapeHtml(t("state." + d.state)) + "</span></div>" +
       '<div class="feed-meta"><time datetime="' + d.first_onset + '">' + escapeHtml(formatTime(d.first_onset, false)) + "</time> · " +
-      d.sensor_count + " " + escapeHtml(t("col.sensors").toLowerCase()) + " · " + escapeHtml(d.method) + "</div>" +
+      d.sensor_count + " " + escapeHtml(t("col.sensors").toLowerCase()) + " · " +
+      escapeHtml(d.approximate ? t("incident.approximate") : d.method) +
+      ((d.rounds || 0) > 1 ? ' · <span class="rounds" data-testid="rounds-' + d.id + '">' + d.rounds + " " + escapeHtml(t("incident.rounds").toLowerCase()) + "</span>" : "") + "</div>" +
       '<div class="feed-actions"><a class="btn btn-small" href="/console/incidents/' + encodeURIComponent(d.id) + '">' + escapeHtml(t("common.open")) + "</a>" +
       (canAct && d.state === "new" ? ' <button type="button" class="btn btn-small btn-primary feed-ack" data-testid="ack-' + d.id + '">' + escapeHtml(t("incident.acknowledge")) + " <kbd>A</kbd></button>" : "") +
       "</div>";
@@ -110,6 +114,7 @@
     if (!item) return;
     item.marker.remove();
     item.shape.remove();
+    item.rounds.remove();
     item.li.remove();
     incidents.delete(id);
     if (selected === id) selected = null;
@@ -131,9 +136,10 @@
       });
       const marker = L.marker([d.lat, d.lon], { icon: M.classIcon(d.label, d.state), keyboard: true, title: t("label." + d.label), riseOnHover: true });
       marker.on("click", () => select(d.id, false));
-      item = { data: d, marker, shape: M.uncertainty(d), li };
+      item = { data: d, marker, shape: M.uncertainty(d), rounds: M.rounds(d), li };
       incidents.set(d.id, item);
       item.shape.addTo(view.map);
+      item.rounds.addTo(view.map);
       marker.addTo(view.map);
       list.prepend(li);
       if (fresh) {
@@ -144,6 +150,8 @@
     } else {
       item.shape.remove();
       item.shape = M.uncertainty(d).addTo(view.map);
+      item.rounds.remove();
+      item.rounds = M.rounds(d).addTo(view.map);
       item.marker.setLatLng([d.lat, d.lon]);
       item.marker.setIcon(M.classIcon(d.label, d.state, selected === d.id));
       item.data = d;
@@ -185,6 +193,8 @@
       const d = JSON.parse(e.data);
       upsert(d, !incidents.has(d.id));
     });
+    // an incident merged into another (its rounds moved there) is closed
+    source.addEventListener("incident.closed", (e) => upsert(JSON.parse(e.data), false));
   }
   async function resync() {
     const result = await api("GET", el.dataset.src);

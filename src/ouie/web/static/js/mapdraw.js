@@ -45,18 +45,50 @@
     return pts;
   }
 
-  function uncertainty(incident) {
-    const colour = COLOURS[incident.label] || "#444";
+  /* The 95 % ellipse of a fix, or — dashed, lightly filled — the approximate area of a sound
+     no point could be fixed for (the hub never makes one up). Works for incidents and shots. */
+  function uncertainty(incident, colourOf) {
+    const colour = colourOf || COLOURS[incident.label] || "#444";
+    const area = incident.approximate || (incident.method && incident.method !== "tdoa");
     if (incident.ellipse_major_m != null && incident.ellipse_minor_m != null) {
       return L.polygon(ellipse(incident.lat, incident.lon, Math.max(incident.ellipse_major_m, 1),
         Math.max(incident.ellipse_minor_m, 1), incident.ellipse_angle_deg), {
-        color: colour, weight: 2, fillColor: colour, fillOpacity: 0.18, className: "ellipse", interactive: false,
+        color: colour, weight: 2, fillColor: colour, fillOpacity: area ? 0.06 : 0.18,
+        dashArray: area ? "6 6" : null, className: area ? "ellipse area" : "ellipse", interactive: false,
       });
     }
     return L.circle([incident.lat, incident.lon], {
       radius: incident.radius_m || 50, color: colour, weight: 2, dashArray: "6 6",
-      fillColor: colour, fillOpacity: 0.08, className: "ellipse radius", interactive: false,
+      fillColor: colour, fillOpacity: 0.06, className: "ellipse radius area", interactive: false,
     });
+  }
+
+  /* The rounds of a burst: each located round a numbered dot, the shooter's track through
+     them, approximate rounds as thin dashed areas. Empty for a single sound. */
+  function rounds(incident) {
+    const group = L.layerGroup();
+    const shots = incident.shots || [];
+    if (shots.length < 2) return group;
+    const colour = COLOURS[incident.label] || "#444";
+    const located = shots.filter((s) => !s.approximate);
+    if (located.length > 1) {
+      L.polyline(located.map((s) => [s.lat, s.lon]), {
+        color: colour, weight: 2, opacity: 0.8, dashArray: "2 6", className: "round-track", interactive: false,
+      }).addTo(group);
+    }
+    shots.forEach((s) => {
+      const tip = "#" + s.number + " · " + (s.approximate ? window.ouie.t("incident.approximate") + " ±" : "±") +
+        Math.round(s.radius_m) + " m · " + s.sensor_count + " " + window.ouie.t("col.sensors").toLowerCase();
+      if (s.approximate) {
+        uncertainty(s, colour).setStyle({ weight: 1, fillOpacity: 0.03 }).addTo(group);
+        return;
+      }
+      L.marker([s.lat, s.lon], {
+        icon: L.divIcon({ className: "round-icon", html: '<span style="border-color:' + colour + '">' + s.number + "</span>", iconSize: [18, 18], iconAnchor: [9, 9] }),
+        keyboard: false, title: "#" + s.number,
+      }).bindTooltip(tip).addTo(group);
+    });
+    return group;
   }
 
   function featureStyle(feature) {
@@ -148,5 +180,5 @@
     }).bindTooltip(label);
   }
 
-  window.ouieMap = { COLOURS, HEALTH, classIcon, ellipse, uncertainty, createMap, sensorMarker, equipmentMarker, droneMarker, lastMap: null };
+  window.ouieMap = { COLOURS, HEALTH, classIcon, ellipse, uncertainty, rounds, createMap, sensorMarker, equipmentMarker, droneMarker, lastMap: null };
 })();

@@ -1,0 +1,408 @@
+"""Which detections are one sound, which sounds are one incident: association by geometry.
+
+For the impulsive classes (gunshot, explosion, glass breaking, vehicle crash) the label a
+sensor gives does not decide anything here: a shot heard as breaking glass by the near,
+clipping sensors and as a gunshot by the far ones is one sound. What decides is whether the
+onsets fit one source position and time.
+
+1. **Shots.** Detections are taken in onset order (ties by message id). Each joins the shot
+   it fits best among those still open (begun within the longest travel time across
+   ``max_separation_m``), or opens a new one. A detection fits a shot when its sensor is not
+   already in it and, for every sensor in it, ``|t − t_j| ≤ d(s, s_j)/c + tolerance``; once
+   the shot has 3 sensors the 4 onsets must also fit one source (``locate.consistent``),
+   and from 4 sensors on the onset must match the arrival the shot's quick fix predicts at
+   this sensor, within the tolerance. So a detection that fails the timing test of the
+   current shot opens the next round rather than being folded into it. Preference: a
+   predicted fit (smallest miss), then a consistent one, then the shot with most sensors.
+   A second detection from a sensor within ``SAME_SOUND_S`` of its first in a shot,
+   starting before that sensor's event in the shot ended (``CONTINUATION_S``), or of
+   another label less than ``RELABEL_S`` after it, is the same sound (a node switching
+   label halfway stamps the second onset where the label changed, not where the sound
+   arrived): it adds evidence, not a round, and is not used to fix.
+2. Each shot is **located on its own** (``locate.locate_many``: TDOA with ≥ 3 sensors, an
+   approximate area otherwise or when the fit fails).
+3. **Bursts.** Two shots belong to one incident when the later one is at most
+   ``burst_window_s`` after the earlier and their positions are within ``burst_radius_m``
+   plus their uncertainty radii (each counted up to ``burst_radius_m``, so an approximate
+   area cannot pull in the whole site). Incidents are the connected groups.
+4. **Label** from the evidence of all members: the sum of detection weights (peak score,
+   halved for a clipped recording, whose distorted spectrum misleads classifiers) per
+   label; with several rounds, gunshot evidence is multiplied by ``1 + 0.5 (rounds − 1)``
+   (at most 3): a sound that repeats from one place is far likelier gunfire than glass
+   breaking or a crash. Equal evidence goes to the more serious class.
+
+Everything here is a function of the set of detections, not of the order they arrived in
+(fusion re-runs it over all open incidents a batch could touch), which
+``tests/hub/test_association.py`` checks by permuting arrival orders.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ouie.hub.fixes import Fix, Observation
+from ouie.hub.locate import consistent, locate_many, quick_fit
+
+IMPULSIVE_LABELS: frozenset[str] = frozenset(
+    {"gunshot", "explosion", "glass_breaking", "vehicle_crash"}
+)
+#: A recording this close to full scale is treated as clipped.
+CLIPPED_DBFS = -1.0
+CLIPPED_WEIGHT = 0.5
+REPEAT_GAIN = 0.5
+REPEAT_CAP = 3.0
+#: Re-fit the quick prediction when a shot reaches these sensor counts.
+QUICK_REFITS = frozenset({4, 6, 10, 16})
+#: A second detection from a sensor within this of its first one in a shot is the same
+#: sound given another label (or reported twice), not a new round.
+SAME_SOUND_S = 0.01
+#: A detection from a sensor that starts before (or this soon after) the end of that
+#: sensor's event in a shot continues the same sound: a node that switches label halfway
+#: (clipped windows called glass, the tail a gunshot) stamps the second event's onset where
+#: the label changed, not where the sound arrived, so it must not found a round of its own.
+CONTINUATION_S = 0.05
+#: ... and so does a detection of another label from that sensor less than this after its
+#: first in the shot (the node's own merge gap: within it, one label would have been one
+#: event). A second round that sensor calls differently this soon only adds evidence.
+RELABEL_S = 1.0
+#: Equal evidence: the more serious class is reported (an operator can dismiss it).
+SEVERITY = ("gunshot", "explosion", "vehicle_crash", "glass_breaking")
+
+
+def is_impulsive(label: str) -> bool:
+    return label in IMPULSIVE_LABELS
+
+
+@dataclass(frozen=True)
+class Heard:
+    """One detection as association sees it."""
+
+    key: str  # message id: breaks ties, so results depend on the set, never on arrival order
+    sensor: int
+    onset: float  # epoch seconds
+    label: str
+    weight: float  # evidence for ``label``
+    strength: float  # level (dB), for the fit's bookkeeping only
+    position: tuple[float, float, float]  # sensor ENU metres
+    end: float = -math.inf  # the event's offset (epoch s); -inf: unknown
+
+
+def evidence_weight(score: float, level_dbfs: float) -> float:
+    """A detection's vote: its peak score, halved when the recording clipped."""
+    return score * (CLIPPED_WEIGHT if level_dbfs >= CLIPPED_DBFS else 1.0)
+
+
+@dataclass(frozen=True)
+class Params:
+    c: float
+    source_up: float
+    tolerance_s: float
+    onset_sigma_s: float
+    max_separation_m: float
+    hearing_m: float
+    max_solution_distance_m: float
+    burst_window_s: float
+    burst_radius_m: float
+
+
+@dataclass
+class Shot:
+    """One sound: the detections of it and where it came from (one detection per sensor
+    locates it; a sensor's further detections of the same sound only add evidence)."""
+
+    members: list[Heard]
+    by_sensor: dict[int, Heard] = field(default_factory=dict)
+    quick: tuple[float, float, float] | None = None  # (east, north, t0) while grouping
+    fix: Fix | None = None
+    t0: float = 0.0  # emission time (epoch s): the fit's, or the area's estimate
+    used: frozenset[str] = frozenset()  # keys of the members the fix relied on
+
+    def __post_init__(self) -> None:
+        for h in self.members:
+            self.by_sensor.setdefault(h.sensor, h)
+
+    @property
+    def locating(self) -> list[Heard]:
+        """One detection per sensor (its first): what the fix is made from."""
+        return list(self.by_sensor.values())
+
+    @property
+    def start(self) -> float:
+        return self.members[0].onset
+
+    @property
+    def end(self) -> float:
+        return self.members[-1].onset
+
+    @property
+    def located(self) -> bool:
+        return self.fix is not None and self.fix.method == "tdoa"
+
+    @property
+    def radius_m(self) -> float:
+        return math.inf if self.fix is None else self.fix.radius_m
+
+    def label(self) -> str:
+        return _vote({h.label: h.weight for h in self.members}, 1)
+
+
+@dataclass
+class Burst:
+    """One incident: its shots in time order, the label the evidence gives, the best fix."""
+
+    shots: list[Shot]
+    label: str
+    evidence: dict[str, float]
+    best: int  # index in ``shots`` of the best-conditioned fix
+
+    @property
+    def members(self) -> list[Heard]:
+        return [h for shot in self.shots for h in shot.members]
+
+
+def _distance(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+    return math.dist(a, b)
+
+
+def _consistent(shot: Shot, heard: Heard, p: Params, cache: FitCache | None) -> bool:
+    members = [*shot.by_sensor.values(), heard]
+    keys = tuple(h.key for h in members)
+    cached = cache.get("consistent", p, keys) if cache is not None else None
+    if isinstance(cached, bool):
+        return cached
+    positions = np.array([h.position for h in members], dtype=np.float64)
+    onsets = np.array([h.onset for h in members], dtype=np.float64)
+    result = consistent(positions, onsets, p.c, p.source_up, p.tolerance_s * p.c)
+    if cache is not None:
+        cache.put("consistent", p, keys, result)
+    return result
+
+
+def _fit_rank(
+    shot: Shot, heard: Heard, p: Params, cache: FitCache | None = None
+) -> tuple[int, float, int, float, str] | None:
+    """How well ``heard`` fits ``shot`` (lower is better), or None when it cannot be it."""
+    own = shot.by_sensor.get(heard.sensor)
+    if own is not None:
+        mine = [h for h in shot.members if h.sensor == heard.sensor]
+        limit = max(own.onset + SAME_SOUND_S, max(h.end for h in mine) + CONTINUATION_S)
+        if all(h.label != heard.label for h in mine):
+            limit = max(limit, own.onset + RELABEL_S)
+        if own.onset - SAME_SOUND_S <= heard.onset <= limit:
+            return (-1, abs(heard.onset - own.onset), 0, shot.start, shot.members[0].key)
+        return None
+    for other in shot.by_sensor.values():
+        d = _distance(heard.position, other.position)
+        if d > p.max_separation_m or abs(heard.onset - other.onset) > d / p.c + p.tolerance_s:
+            return None
+    tie = (-len(shot.by_sensor), shot.start, shot.members[0].key)
+    if shot.quick is not None:
+        east, north, t0 = shot.quick
+        predicted = t0 + _distance((east, north, p.source_up), heard.position) / p.c
+        miss = abs(heard.onset - predicted)
+        if miss > p.tolerance_s:
+            return None
+        return (0, miss, *tie)
+    if len(shot.by_sensor) >= 3:
+        if not _consistent(shot, heard, p, cache):
+            return None
+        return (1, 0.0, *tie)
+    return (2, 0.0, *tie)
+
+
+def _add(shot: Shot, heard: Heard, p: Params, cache: FitCache | None = None) -> None:
+    shot.members.append(heard)
+    if heard.sensor in shot.by_sensor:
+        return  # the same sound again: evidence for the label, nothing for the fit
+    shot.by_sensor[heard.sensor] = heard
+    n = len(shot.by_sensor)
+    if n in QUICK_REFITS or (n > 4 and shot.quick is None):
+        members = list(shot.by_sensor.values())
+        keys = tuple(h.key for h in members)
+        cached = cache.get("quick", p, keys) if cache is not None else None
+        if isinstance(cached, tuple):
+            quick = cached
+        else:
+            positions = np.array([h.position for h in members], dtype=np.float64)
+            onsets = np.array([h.onset for h in members], dtype=np.float64)
+            fit = quick_fit(positions, onsets, p.c, p.source_up)
+            good = fit is not None and fit[3] <= p.tolerance_s * p.c
+            quick = (fit[0], fit[1], fit[2]) if fit is not None and good else _NO_FIT
+            if cache is not None:
+                cache.put("quick", p, keys, quick)
+        shot.quick = None if math.isnan(quick[0]) else quick
+
+
+def group_shots(heard: Sequence[Heard], p: Params, cache: FitCache | None = None) -> list[Shot]:
+    """Detections → shots (step 1 of the module docstring)."""
+    span = p.max_separation_m / p.c + p.tolerance_s
+    shots: list[Shot] = []
+    active: list[Shot] = []
+    for h in sorted(heard, key=lambda h: (h.onset, h.key)):
+        active = [s for s in active if h.onset - s.start <= span]
+        best: Shot | None = None
+        best_rank: tuple[int, float, int, float, str] | None = None
+        for shot in active:
+            rank = _fit_rank(shot, h, p, cache)
+            if rank is not None and (best_rank is None or rank < best_rank):
+                best, best_rank = shot, rank
+        if best is None:
+            best = Shot([h])
+            shots.append(best)
+            active.append(best)
+        else:
+            _add(best, h, p, cache)
+    return shots
+
+
+class FitCache:
+    """Fits already made, by the exact detections (and parameters) they came from: fusion
+    re-associates a neighbourhood every batch, and shots whose members did not change are
+    neither re-checked nor re-solved. Bounded, least recently used first out."""
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._entries: OrderedDict[tuple[str, Params, tuple[str, ...]], object] = OrderedDict()
+        self.hits = 0
+
+    def get(self, kind: str, p: Params, keys: tuple[str, ...]) -> object | None:
+        entry = self._entries.get((kind, p, keys))
+        if entry is not None:
+            self._entries.move_to_end((kind, p, keys))
+            self.hits += 1
+        return entry
+
+    def put(self, kind: str, p: Params, keys: tuple[str, ...], value: object) -> None:
+        self._entries[(kind, p, keys)] = value
+        self._entries.move_to_end((kind, p, keys))
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+#: No quick fit (fewer than 4 sensors, or one whose residuals are too large), cached as such.
+_NO_FIT = (math.nan, math.nan, math.nan)
+
+
+def locate_shots(shots: Sequence[Shot], p: Params, cache: FitCache | None = None) -> None:
+    """Give every shot its own fix or area (step 2)."""
+    todo: list[tuple[Shot, tuple[str, ...]]] = []
+    for shot in shots:
+        keys = tuple(h.key for h in shot.locating)
+        fix = cache.get("fix", p, keys) if cache is not None else None
+        if isinstance(fix, Fix):
+            _set_fix(shot, fix)
+        else:
+            todo.append((shot, keys))
+    problems = [
+        [
+            Observation(h.position[0], h.position[1], h.position[2], h.onset - s.start, h.strength)
+            for h in s.locating
+        ]
+        for s, _ in todo
+    ]
+    fixes = locate_many(
+        problems,
+        p.c,
+        onset_sigma_s=p.onset_sigma_s,
+        fallback_radius_m=p.hearing_m,
+        source_up=p.source_up,
+        max_distance_m=p.max_solution_distance_m,
+        timing_tolerance_s=p.tolerance_s,
+    )
+    for (shot, keys), fix in zip(todo, fixes, strict=True):
+        _set_fix(shot, fix)
+        if cache is not None:
+            cache.put("fix", p, keys, fix)
+
+
+def _set_fix(shot: Shot, fix: Fix) -> None:
+    shot.fix = fix
+    shot.t0 = shot.start + (fix.t0_s if fix.t0_s is not None else 0.0)
+    locating = shot.locating
+    shot.used = frozenset(locating[i].key for i in fix.used)
+
+
+def _near(a: Shot, b: Shot, p: Params) -> bool:
+    assert a.fix is not None and b.fix is not None
+    reach = (
+        p.burst_radius_m
+        + min(a.fix.radius_m, p.burst_radius_m)
+        + min(b.fix.radius_m, p.burst_radius_m)
+    )
+    return math.hypot(a.fix.east - b.fix.east, a.fix.north - b.fix.north) <= reach
+
+
+def link_shots(shots: Sequence[Shot], p: Params) -> list[list[Shot]]:
+    """Located shots → groups of rounds (step 3), each in time order, groups by first round."""
+    order = sorted(shots, key=lambda s: (s.t0, s.members[0].key))
+    parent = list(range(len(order)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, a in enumerate(order):
+        for j in range(i + 1, len(order)):
+            b = order[j]
+            if b.t0 - a.t0 > p.burst_window_s:
+                break
+            if _near(a, b, p):
+                ri, rj = root(i), root(j)
+                if ri != rj:
+                    parent[max(ri, rj)] = min(ri, rj)
+    groups: dict[int, list[Shot]] = defaultdict(list)
+    for i, shot in enumerate(order):
+        groups[root(i)].append(shot)
+    return [groups[k] for k in sorted(groups)]
+
+
+def _severity(label: str) -> int:
+    return SEVERITY.index(label) if label in SEVERITY else len(SEVERITY)
+
+
+def _vote(evidence: dict[str, float], rounds: int) -> str:
+    scored = dict(evidence)
+    if rounds > 1 and "gunshot" in scored:
+        scored["gunshot"] *= min(REPEAT_CAP, 1.0 + REPEAT_GAIN * (rounds - 1))
+    return min(scored, key=lambda label: (-round(scored[label], 9), _severity(label), label))
+
+
+def burst_label(shots: Sequence[Shot]) -> tuple[str, dict[str, float]]:
+    """The incident's label and the evidence per label (step 4)."""
+    evidence: dict[str, float] = defaultdict(float)
+    for shot in shots:
+        for h in shot.members:
+            evidence[h.label] += h.weight
+    return _vote(evidence, len(shots)), {k: round(v, 4) for k, v in sorted(evidence.items())}
+
+
+def best_shot(shots: Sequence[Shot]) -> int:
+    """The best-conditioned fix: a TDOA fix from ≥ 4 sensors with the smallest ellipse, else
+    the smallest TDOA ellipse, else the smallest approximate area."""
+
+    def key(i: int) -> tuple[int, float, int]:
+        shot = shots[i]
+        if shot.located:
+            return (0 if len(shot.used) >= 4 else 1, shot.radius_m, i)
+        return (2, shot.radius_m, i)
+
+    return min(range(len(shots)), key=key)
+
+
+def associate(heard: Sequence[Heard], p: Params, cache: FitCache | None = None) -> list[Burst]:
+    """Impulsive detections → incidents of located shots (the whole module in one call).
+    ``cache`` only saves work: the result is the same with or without it."""
+    shots = group_shots(heard, p, cache)
+    locate_shots(shots, p, cache)
+    bursts = []
+    for group in link_shots(shots, p):
+        label, evidence = burst_label(group)
+        bursts.append(Burst(group, label, evidence, best_shot(group)))
+    return bursts
