@@ -16,15 +16,21 @@ DATA=("$SHARED/data/dev" "$SHARED/data/extra")
 MODELS="$SHARED/models"
 mkdir -p "$WORK/builds"
 
-# 1. The teachers (YAMNet, mn04) on every window of every clip, and on generated car alarms,
-#    spray cans, crashes, sirens and backgrounds (ouie.train.synth).
-python3 -m ouie.train.teachers --data "${DATA[0]}" --data "${DATA[1]}" \
+# 1. Training-only positives and hard negatives from Debian's game-data packages (guns,
+#    blasts, torcs' crashes and skids; doors, hammers, engines), four renderings each
+#    (ouie.train.game_audio; never measured on). Needs, as root:
+#    apt-get install freedoom openarena-data torcs-data hedgewars-data
+python3 -m ouie.train.game_audio --out "$WORK/games"
+
+# 2. The teachers (YAMNet, mn04) on every window of every clip, on generated car alarms,
+#    spray cans, crashes, sirens and backgrounds (ouie.train.synth), and on the game audio.
+python3 -m ouie.train.teachers --data "${DATA[0]}" --data "${DATA[1]}" --data "$WORK/games" \
     --synthetic "$WORK/synth" --synthetic-per-class 150 --seed 77 \
     --cache "$WORK/teachers" --models "$MODELS"
 CACHES=(--cache "$WORK/teachers/dev.npz" --cache "$WORK/teachers/extra.npz"
-        --cache "$WORK/teachers/synth.npz")
+        --cache "$WORK/teachers/synth.npz" --cache "$WORK/teachers/games.npz")
 
-# 2. Source-disjoint builds: each leaves a group of recording sources out (build.json says
+# 3. Source-disjoint builds: each leaves a group of recording sources out (build.json says
 #    which); ouie eval --split source scores every source with the build that never heard it.
 declare -A SOURCE_GROUPS=(
   [A]="gabemagee/gunshot_detection caneuro/caneuro.github.io AssafAssaf/GlassBreakageDetector"
@@ -46,10 +52,10 @@ build() {  # name, then the sources to leave out
 mkdir -p "$WORK/loso"
 for g in A B C D; do ln -sfn "$WORK/builds/$g" "$WORK/loso/$g"; done
 
-# 3. The shipped model: every source.
+# 4. The shipped model: every source.
 build final
 
-# 4. Thresholds: per label, the lowest one at which the node's event logic raises at most 72
+# 5. Thresholds: per label, the lowest one at which the node's event logic raises at most 72
 #    false alarms per day (3 per hour) on all non-target audio, each clip scored by the build
 #    that left its source out (docs/eval.md). The cascade's the same way, its gate from those
 #    builds.
@@ -61,7 +67,7 @@ for backend in compact cascade; do
       --write-thresholds "src/ouie/node/classifiers/tuned/$family.json"
 done
 
-# 5. The yardstick, then the model, its data card and the list of every training file.
+# 6. The yardstick, then the model, its data card and the list of every training file.
 for backend in compact cascade; do
   ouie eval --split source --data "${DATA[0]}" --data "${DATA[1]}" --backend "$backend" \
       --builds "$WORK/loso" --json "$WORK/loso-$backend.json"
@@ -69,7 +75,7 @@ done
 cp "$WORK/builds/final/ouie_compact.onnx" "$WORK/builds/final/ouie_compact.sha256" \
    src/ouie/models_bundled/
 python3 -m ouie.train.distill_card --build "$WORK/builds/final" \
-    --data "${DATA[0]}" --data "${DATA[1]}" --data "$WORK/synth" \
+    --data "${DATA[0]}" --data "${DATA[1]}" --data "$WORK/synth" --data "$WORK/games" \
     --figures "$WORK/loso-compact.json" --figures "$WORK/loso-cascade.json" \
     --out src/ouie/models_bundled
 echo "bundled: $(cut -c1-8 src/ouie/models_bundled/ouie_compact.sha256)"

@@ -1,0 +1,94 @@
+"""The game-audio training set: DMX lumps, pk3 members and plain files, four renderings."""
+
+from __future__ import annotations
+
+import csv
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from ouie.train import game_audio
+from ouie.train.game_audio import FREEDOOM, HEDGEWARS, OPENARENA, Effect
+
+
+def _dmx(samples: np.ndarray, rate: int = 11025) -> bytes:
+    pcm = np.clip(samples * 128 + 128, 0, 255).astype(np.uint8).tobytes()
+    return struct.pack("<HHI", 3, rate, len(pcm) + 32) + bytes(16) + pcm + bytes(16)
+
+
+def _wad(path: Path, lumps: dict[str, bytes]) -> None:
+    body = b"".join(lumps.values())
+    directory = 12 + len(body)
+    entries, position = b"", 12
+    for name, data in lumps.items():
+        entries += struct.pack("<II8s", position, len(data), name.encode())
+        position += len(data)
+    path.write_bytes(struct.pack("<4sII", b"IWAD", len(lumps), directory) + body + entries)
+
+
+@pytest.fixture
+def games(tmp_path: Path) -> Path:
+    root = tmp_path / "games"
+    t = np.arange(4000) / 11025
+    (root / FREEDOOM.path).mkdir(parents=True)
+    _wad(root / FREEDOOM.path / "freedoom2.wad", {"DSPISTOL": _dmx(0.8 * np.sin(2e3 * t))})
+    pk3 = root / OPENARENA.path
+    pk3.parent.mkdir(parents=True)
+    wav = tmp_path / "shot.wav"
+    sf.write(wav, 0.5 * np.sin(2 * np.pi * 300 * np.arange(8000) / 22050), 22050)
+    with zipfile.ZipFile(pk3, "w") as archive:
+        archive.write(wav, "sound/weapons/shotgun/sshotf1b.wav")
+    (root / HEDGEWARS.path).mkdir(parents=True)
+    sf.write(
+        root / HEDGEWARS.path / "explosion.ogg",
+        np.random.default_rng(0).normal(0, 0.1, 44100),
+        44100,
+    )
+    return root
+
+
+def test_reads_each_container_and_writes_four_renderings(games: Path, tmp_path: Path) -> None:
+    effects = (
+        Effect(FREEDOOM, "freedoom2.wad:DSPISTOL", "gunshot"),
+        Effect(OPENARENA, "sound/weapons/shotgun/sshotf1b.wav", "gunshot"),
+        Effect(HEDGEWARS, "explosion.ogg", "explosion"),
+    )
+    out = game_audio.write_dataset(tmp_path / "out", games, effects)
+    with (out / "labels.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 3 * len(game_audio.RENDERINGS)
+    assert {r["source_repo"] for r in rows} == {
+        "debian:freedoom",
+        "debian:openarena-data",
+        "debian:hedgewars-data",
+    }
+    near = {r["file"]: r for r in rows if "(near)" in r["source_label"]}
+    for file in near:
+        audio, rate = sf.read(out / file)
+        assert rate == game_audio.SAMPLE_RATE
+        assert np.max(np.abs(audio)) > 0.99  # clipped at full scale, as the twin's near shots
+    band = next(r for r in rows if "(band4k)" in r["source_label"] and "explosion" in r["file"])
+    audio, _ = sf.read(out / band["file"])
+    spectrum = np.abs(np.fft.rfft(audio))
+    freqs = np.fft.rfftfreq(len(audio), 1 / game_audio.SAMPLE_RATE)
+    assert spectrum[freqs > 4500].sum() < 0.01 * spectrum.sum()
+
+
+def test_missing_packages_are_named_and_none_installed_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(FileNotFoundError, match="none of the game-data packages"):
+        game_audio.write_dataset(tmp_path / "out", tmp_path / "nothing")
+    assert "apt-get install freedoom" in capsys.readouterr().err
+
+
+def test_a_lump_that_is_not_a_sound_is_refused(tmp_path: Path) -> None:
+    (tmp_path / FREEDOOM.path).mkdir()
+    lump = struct.pack("<HHI", 0, 11025, 40) + bytes(40)
+    _wad(tmp_path / FREEDOOM.path / "x.wad", {"DSPISTOL": lump})
+    with pytest.raises(ValueError, match="not a DMX sound"):
+        game_audio.read_effect(Effect(FREEDOOM, "x.wad:DSPISTOL", "gunshot"), tmp_path)
