@@ -119,7 +119,7 @@ def test_dossier_has_four_parts_in_french_with_figures_from_the_inputs(tmp_path:
     assert "2,5 (10 sur 4,00 h)" in text  # all backgrounds, per hour
     assert "**25** tous fonds" in text  # 2.5 /h × 10 listening hours
     assert "1,0 (1 sur 1,00 h)" in text and "**10** ambiances de rue" in text
-    assert "0,20 | 25 tous fonds, 10 ambiances de rue : **non atteint en laboratoire**" in text
+    assert "0,20 | 25 tous fonds, 10 ambiances de rue : **non démontré en laboratoire**" in text
     assert "latence | non mesurée" in text
     # privacy (from the `ouie eval privacy` JSON)
     assert "**0** sur 278 enregistrements (41,7 min)" in text and "57,7 ko" in text
@@ -152,7 +152,9 @@ def test_other_inputs_give_other_figures(tmp_path: Path) -> None:
     text = (tmp_path / "out" / "dossier.md").read_text(encoding="utf-8")
     assert "**3** sur 278 enregistrements" in text and "61,2 ko" in text
     assert "50 / 200 (25,0 %)" in text
-    assert "0 tous fonds, 0 ambiances de rue : atteint" in text
+    # 0 events on 1 h of street ambience resolves nothing below 10 per listening day: one
+    # more event would be 10 per day, above the 0.2 criterion, so it is not called met
+    assert "0 tous fonds, 0 ambiances de rue : **non démontré en laboratoire**" in text
     # the measured classifier is not the one the sensors run: said, not hidden
     assert "n'est pas celui que les capteurs configurés utilisent (compact)" in text
 
@@ -200,3 +202,16 @@ def test_cli(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "ouie eval --split source" in bad.output
     with pytest.raises(DossierError):
         generate_dossier(PRODUCTION, privacy, tmp_path / "x", junk, pdf=False)
+
+
+def test_a_false_alert_criterion_is_met_only_when_the_measurement_resolves_it() -> None:
+    from ouie.compliance.dossier import _shows_at_most
+
+    # 0 events in 0.29 h: one more would be 34 per 10-hour day, far above 0.2
+    assert not _shows_at_most(0, 0.29, 10.0, 0.2)
+    # 0 events in 100 h: one more would be 0.1 per day, within 0.2
+    assert _shows_at_most(0, 100.0, 10.0, 0.2)
+    # 1 event in 100 h: two would be 0.2 per day, exactly the limit
+    assert _shows_at_most(1, 100.0, 10.0, 0.2)
+    assert not _shows_at_most(2, 100.0, 10.0, 0.2)
+    assert not _shows_at_most(0, 0.0, 10.0, 0.2)

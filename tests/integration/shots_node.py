@@ -6,7 +6,9 @@ with ``sequence == i``) every ``interval_s`` from the spool's next sequence numb
 ``shots``, sends a heartbeat every ``heartbeat_s`` (as ``ouie node`` does, only faster), and
 prints one line per step on stdout: ``shot <i>`` once the shot is in the spool, ``done``
 once the hub confirmed every message (the spool is empty), ``unconfirmed <n>`` if that did
-not happen within ``wait_s``. Exit status 0 only after ``done``.
+not happen within ``wait_s``. Exit status 0 only after ``done``. With ``tls`` it connects
+with the sensor's certificate (``mqtts://``), with ``signing_key`` it signs every event and
+heartbeat, as ``ouie node`` does with its ``identity`` settings.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from pathlib import Path
 from typing import Literal
 
 from ouie.config.node import MqttSettings
+from ouie.config.security import TlsSettings
 from ouie.core.labels import EventLabel
 from ouie.core.messages import EventMessage, LevelStats, StatusMessage
 from ouie.core.model_base import StrictModel
 from ouie.core.timebase import utc_now
 from ouie.transport.mqtt import MqttPublisher
+from ouie.transport.signing import SigningKey
 from ouie.transport.spool import Spool
 
 
@@ -38,6 +42,8 @@ class ShotsPlan(StrictModel):
     resend_after_s: float = 1.0
     keep_until: Literal["stored", "puback"] = "stored"
     wait_s: float = 90.0
+    tls: TlsSettings | None = None
+    signing_key: Path | None = None
 
 
 def shot(plan: ShotsPlan, sequence: int) -> EventMessage:
@@ -85,6 +91,7 @@ async def run(plan: ShotsPlan) -> int:
     publisher = MqttPublisher(
         MqttSettings(
             url=plan.broker_url,
+            tls=plan.tls,
             keepalive_s=5,
             keep_until=plan.keep_until,
             resend_after_s=plan.resend_after_s,
@@ -96,16 +103,21 @@ async def run(plan: ShotsPlan) -> int:
         reconnect_max_s=0.5,
         close_timeout_s=1.0,
     )
+    signer = SigningKey.load(plan.signing_key) if plan.signing_key is not None else None
     await publisher.start()
 
     async def heartbeats() -> None:
         while True:
             await asyncio.sleep(plan.heartbeat_s)
-            await publisher.publish_status(heartbeat(plan, started, publisher.spooled_events))
+            status = heartbeat(plan, started, publisher.spooled_events)
+            await publisher.publish_status(
+                status if signer is None else signer.sign_message(status)
+            )
 
     beating = asyncio.create_task(heartbeats())
     for sequence in range(publisher.next_sequence(), plan.shots):
-        await publisher.publish_event(shot(plan, sequence))
+        event = shot(plan, sequence)
+        await publisher.publish_event(event if signer is None else signer.sign_message(event))
         say(f"shot {sequence}")
         await asyncio.sleep(plan.interval_s)
     deadline = time.monotonic() + plan.wait_s

@@ -8,20 +8,14 @@ received but not stored when it died are redelivered when it comes back.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as mqtt
 import pytest
-import yaml
 from sqlalchemy import create_engine, func, select
 
 from ouie.core.labels import EventLabel
@@ -36,7 +30,8 @@ from tests.hub.helpers import (
     sensor_grid,
     settings_for,
 )
-from tests.integration.mosquitto import Mosquitto, free_port
+from tests.integration.hub_process import HubProcess
+from tests.integration.mosquitto import Mosquitto
 
 pytestmark = [
     pytest.mark.integration,
@@ -45,78 +40,6 @@ pytestmark = [
 ]
 
 N_EVENTS = 400
-
-
-class HubProcess:
-    def __init__(
-        self, folder: Path, db_url: str, broker_port: int, share_group: str | None
-    ) -> None:
-        self.http_port = free_port()
-        self.config = folder / "hub.yaml"
-        self.config.write_text(
-            yaml.safe_dump(
-                {
-                    "database": {"url": db_url, "batch_wait_ms": 10.0, "batch_size": 50},
-                    "mqtt": {
-                        "enabled": True,
-                        "url": f"mqtt://127.0.0.1:{broker_port}",
-                        "client_id": "ouie-hub-reliability",
-                        "session_expiry_s": 600,
-                        "share_group": share_group,
-                    },
-                    "http": {"host": "127.0.0.1", "port": self.http_port},
-                }
-            ),
-            encoding="utf-8",
-        )
-        self.log = folder / "hub.log"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "OUIE_DATABASE_URL"}
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-c",
-                    "from ouie.cli import main; main()",
-                    "hub",
-                    "--config",
-                    str(self.config),
-                    "--log-level",
-                    "warning",
-                ],
-                stdout=log,
-                stderr=log,
-                env=env,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                health = httpx.get(
-                    f"http://127.0.0.1:{self.http_port}/api/v1/health", timeout=1
-                ).json()
-                if health.get("mqtt") == "connected":
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None, self.log.read_text()
-            time.sleep(0.1)
-        raise AssertionError("hub did not become ready:\n" + self.log.read_text())
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
 
 
 def _events(n: int) -> list[EventMessage]:
@@ -204,7 +127,19 @@ def rig(
         setup.prepare()
         register_sensors(setup, sensor_grid(4))
         setup.close()
-        hub = HubProcess(tmp_path, url, broker.port, share_group)
+        hub = HubProcess(
+            tmp_path,
+            {
+                "database": {"url": url, "batch_wait_ms": 10.0, "batch_size": 50},
+                "mqtt": {
+                    "enabled": True,
+                    "url": f"mqtt://127.0.0.1:{broker.port}",
+                    "client_id": "ouie-hub-reliability",
+                    "session_expiry_s": 600,
+                    "share_group": share_group,
+                },
+            },
+        )
         hub.start()
         try:
             yield broker, hub, url

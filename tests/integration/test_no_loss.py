@@ -5,18 +5,24 @@ after a broker restart (the hub's default shared subscription is not restored by
 2.0) and 14 of 21 after a broker crash while the hub was down (the node deleted each shot
 on the broker's PUBACK; Mosquitto saved its store only at shutdown).
 
-Here every piece is the real one: a private Mosquitto started with ouie's persistence lines
-(``ouie.hub.broker.durable_persistence``), a real ``ouie hub`` process with its default MQTT
-settings (a plain persistent subscription) and SQLite, and a node process
-(``tests/integration/shots_node.py``) publishing through the real ``MqttPublisher`` and
-spool, which keeps each shot until the hub's receipt. Each fault is injected mid-stream;
-the test then waits for the node to report its spool empty and reads the hub's database:
-all 21 shots stored once each, in the order fired. ``test_the_old_defaults_lose_shots``
-runs the same crash with the old behaviour and shows the loss the others prevent.
+Here every piece is the real one, as a site runs it: a private Mosquitto started with the
+config ``ouie broker config`` writes (``TrustedBroker``: TLS only, client certificates of
+the site CA, the per-sensor ACL, persistence on every change), the sensor registered with
+``ouie sensor add`` (its certificate and Ed25519 key), a real ``ouie hub`` process over
+mqtts with its own certificate, requiring signatures, with its default MQTT settings (a
+plain persistent subscription) and SQLite, and a node process
+(``tests/integration/shots_node.py``) that signs every shot and heartbeat and publishes
+through the real ``MqttPublisher`` and spool, which keeps each shot until the hub's
+receipt. Each fault is injected mid-stream; the test then waits for the node to report its
+spool empty and reads the hub's database: all 21 shots stored once each, in the order
+fired, nothing dead-lettered (no resend refused as a replay).
+``test_the_old_defaults_lose_shots`` runs the same crash with the old behaviour and shows
+the loss the others prevent.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -29,15 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, select
+from typer.testing import CliRunner
 
+from ouie.cli import app
 from ouie.hub.db import DeadLetter, Detection
-from ouie.hub.service import Hub
+from ouie.hub.pki import SitePki
 from ouie.transport.spool import Spool
-from tests.hub.helpers import SITE, register_sensors, settings_for
+from tests.hub.helpers import FRAME, SITE
 from tests.integration.hub_process import HubProcess
-from tests.integration.mosquitto import Mosquitto
 from tests.integration.shots_node import ShotsPlan
+from tests.integration.trusted_broker import TrustedBroker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.needs("mosquitto")]
 
@@ -106,7 +114,7 @@ class NodeProcess:
 @dataclass
 class Rig:
     folder: Path
-    broker: Mosquitto
+    broker: TrustedBroker
     hub: HubProcess
     db_url: str
     nodes: list[NodeProcess] = field(default_factory=list)
@@ -120,6 +128,8 @@ class Rig:
                 site=SITE,
                 sensor_id=SENSOR,
                 shots=SHOTS,
+                tls=self.broker.sensor_tls(SITE, SENSOR),
+                signing_key=self.broker.pki.sensor_dir(SITE, SENSOR) / "signing.key",
                 **plan,
             ),
         )
@@ -142,35 +152,69 @@ class Rig:
         finally:
             engine.dispose()
 
-    def dead_letters(self) -> int:
+    def dead_letter_reasons(self, kind: str = "events") -> list[str]:
+        """Why the hub refused messages of ``kind`` (``events`` or ``status``)."""
         engine = create_engine(self.db_url)
         try:
             with engine.connect() as connection:
-                count = connection.execute(
-                    select(func.count()).select_from(DeadLetter)
-                ).scalar_one()
+                return list(
+                    connection.execute(
+                        select(DeadLetter.reason).where(DeadLetter.topic.endswith(f"/{kind}"))
+                    ).scalars()
+                )
         finally:
             engine.dispose()
-        return int(count)
+
+
+def assert_only_superseded_heartbeats_refused(rig: Rig) -> None:
+    """No shot refused; a heartbeat resent after a newer one was accepted is refused as a
+    ``replay`` (it must not refresh the sensor; docs/security.md, *Limits*), nothing else."""
+    assert rig.dead_letter_reasons("events") == []
+    assert set(rig.dead_letter_reasons("status")) <= {"replay"}
 
 
 @contextmanager
 def running_rig(folder: Path, durable: bool = True, **mqtt: Any) -> Iterator[Rig]:
-    broker = Mosquitto(folder / "broker", durable=durable)
+    pki = SitePki(folder / "pki")
+    pki.init(broker_hosts=("127.0.0.1", "localhost"))
+    broker = TrustedBroker(folder, pki, durable=durable)
     db_url = f"sqlite:///{folder / 'hub.sqlite3'}"
-    setup = Hub(settings_for(db_url))
-    setup.prepare()
-    register_sensors(setup, [(SENSOR, 0.0, 0.0)])
-    setup.close()
     hub = HubProcess(
         folder / "hub",
         {
             "database": {"url": db_url, "batch_wait_ms": 10.0},
-            # The hub's MQTT defaults, but for where the broker is and a session short
-            # enough for a test; share_group is left at its default (a plain subscription).
-            "mqtt": {"enabled": True, "url": broker.url, "session_expiry_s": 600, **mqtt},
+            # The hub's MQTT defaults, but for where the broker is, its certificate and a
+            # session short enough for a test; share_group is left at its default (a plain
+            # subscription).
+            "mqtt": {
+                "enabled": True,
+                "url": broker.url,
+                "client_id": "ouie-hub",
+                "tls": json.loads(broker.hub_tls().model_dump_json()),
+                "session_expiry_s": 600,
+                **mqtt,
+            },
+            "ingest": {"require_signatures": True},
+            "identity": {"pki_dir": str(pki.root)},
         },
     )
+    # the operator's command: registers the sensor, issues its certificate and key
+    lat, lon, height = FRAME.to_geodetic(0.0, 0.0, 4.0)
+    added = CliRunner().invoke(
+        app,
+        [
+            "sensor",
+            "add",
+            SITE,
+            SENSOR,
+            f"--lat={lat}",
+            f"--lon={lon}",
+            f"--height={height}",
+            "--config",
+            str(hub.config),
+        ],
+    )
+    assert added.exit_code == 0, added.output
     rig = Rig(folder, broker, hub, db_url)
     try:
         broker.start()
@@ -198,7 +242,7 @@ def assert_all_shots_stored_in_order(rig: Rig, node: NodeProcess, fault: str) ->
     print(f"\n{fault}: {len(set(stored))}/{SHOTS} shots stored, order kept: {in_order}")
     assert len(stored) == len(set(stored)), f"{fault}: a shot was stored twice: {stored}"
     assert stored == list(range(SHOTS)), f"{fault}: shots lost or reordered: {stored}"
-    assert rig.dead_letters() == 0
+    assert_only_superseded_heartbeats_refused(rig)
 
 
 def test_broker_restart_loses_nothing(rig: Rig) -> None:
@@ -240,8 +284,13 @@ def test_broker_kill_without_durable_persistence_loses_nothing(tmp_path: Path) -
         rig.hub.start()
         assert node.finish() == 0, node.lines[-3:]
         stored = rig.stored()
-        print(f"\nbroker kill, no durable persistence: {len(set(stored))}/{SHOTS} stored")
+        in_order = stored == sorted(stored)
+        print(
+            f"\nbroker kill, no durable persistence: {len(set(stored))}/{SHOTS} stored,"
+            f" order kept: {in_order}"
+        )
         assert sorted(stored) == list(range(SHOTS)), stored
+        assert_only_superseded_heartbeats_refused(rig)
 
 
 def test_hub_kill_loses_nothing(rig: Rig) -> None:
@@ -283,8 +332,15 @@ def test_broker_restart_with_a_shared_subscription_loses_nothing(tmp_path: Path)
         rig.broker.start()
         assert node.finish() == 0, node.lines[-3:]
         stored = rig.stored()
-        print(f"\nshared subscription, broker restart: {len(set(stored))}/{SHOTS} stored")
+        in_order = stored == sorted(stored)
+        print(
+            f"\nshared subscription, broker restart: {len(set(stored))}/{SHOTS} stored,"
+            f" order kept: {in_order}"
+        )
         assert sorted(stored) == list(range(SHOTS)), stored
+        # the late ones arrive after later shots: signed, they are stored, not refused as
+        # replays (the hub's sequence window, ouie.hub.trust.SequenceWindow)
+        assert_only_superseded_heartbeats_refused(rig)
 
 
 def test_the_old_defaults_lose_shots(tmp_path: Path) -> None:

@@ -18,7 +18,9 @@ from tests.integration.mosquitto import Mosquitto
 class TrustedBroker(Mosquitto):
     """``Mosquitto`` whose config is replaced by ouie's generated one before it starts."""
 
-    def __init__(self, folder: Path, pki: SitePki | None = None) -> None:
+    def __init__(self, folder: Path, pki: SitePki | None = None, durable: bool = True) -> None:
+        """``durable=False``: the generated config less its ``autosave_*`` lines, so the
+        store is saved only at shutdown (Mosquitto's default), to show what a crash loses."""
         super().__init__(folder / "broker")
         self.pki = pki or SitePki(folder / "pki")
         if not self.pki.exists():
@@ -37,6 +39,11 @@ class TrustedBroker(Mosquitto):
             log_file=self.folder / "mosquitto.log",
         )
         write_broker_config(self.plan, self.config)
+        if not durable:
+            lines = self.config.read_text(encoding="utf-8").splitlines()
+            kept = [line for line in lines if not line.strip().startswith("autosave_")]
+            assert len(kept) == len(lines) - 2, "the generated config changed its autosave"
+            self.config.write_text("\n".join(kept) + "\n", encoding="utf-8")
 
     @property
     def url(self) -> str:

@@ -1,5 +1,5 @@
 """Commands of the compliance pack: ``ouie check``, ``ouie dpia``, ``ouie dossier``, ``ouie
-experiment extend`` and ``ouie eval privacy``.
+experiment extend``, ``ouie report feedback`` and ``ouie eval privacy``.
 
 ``register(app, bench)`` adds ``check`` and ``dpia`` to the root app and ``privacy`` to the
 ``ouie eval`` group. Compliance sits above eval, so it reaches down into the group rather
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -131,6 +132,14 @@ def dossier(
             "sensor-day); without it the dossier says detection is not measured",
         ),
     ] = None,
+    feedback_json: Annotated[
+        Path | None,
+        typer.Option(
+            "--feedback-json",
+            help="report.json of `ouie report feedback` (operators' feedback, an annex); "
+            "without it the dossier says the criteria are not measured on site yet",
+        ),
+    ] = None,
     lang: Annotated[DossierLangChoice, typer.Option(help="language")] = DossierLangChoice.FR,
     pdf: Annotated[bool, typer.Option(help="also render the dossier as PDF")] = True,
 ) -> None:
@@ -141,8 +150,68 @@ def dossier(
     from ouie.config.loader import ConfigError
 
     try:
-        written = generate_dossier(config, eval_json, out, detection_json, lang=lang.value, pdf=pdf)
+        written = generate_dossier(
+            config,
+            eval_json,
+            out,
+            detection_json,
+            lang=lang.value,
+            pdf=pdf,
+            feedback_json=feedback_json,
+        )
     except (ConfigError, DpiaError, OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for path in written:
+        typer.echo(str(path))
+
+
+report_app = typer.Typer(
+    name="report", help="Reports from the hub's records.", no_args_is_help=True
+)
+
+
+@report_app.command("feedback")
+def report_feedback(
+    config: Annotated[Path, typer.Option("--config", help="the hub YAML (database, experiment)")],
+    out: Annotated[Path, typer.Option("--out", help="folder for report.md and report.json")],
+    since: Annotated[
+        datetime | None,
+        typer.Option(
+            "--from",
+            "--since",
+            formats=["%Y-%m-%d"],
+            help="first day (default: the experiment's evaluation phase, or its start)",
+        ),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to",
+            "--until",
+            formats=["%Y-%m-%d"],
+            help="last day, inclusive (default: today, or the experiment's end)",
+        ),
+    ] = None,
+    lang: Annotated[DossierLangChoice, typer.Option(help="language")] = DossierLangChoice.FR,
+    plot: Annotated[bool, typer.Option(help="also draw precision per week (PNG)")] = True,
+) -> None:
+    """The testers' report: operators' feedback per sensor, class and ISO week, precision
+    with 95 % intervals, false alerts per sensor-day, unrated incidents, time to acknowledge,
+    against the experiment's success and stop criteria."""
+    from ouie.compliance.feedback_report import ReportError, generate_feedback_report
+    from ouie.config.loader import ConfigError
+
+    try:
+        written = generate_feedback_report(
+            config,
+            out,
+            since.date() if since is not None else None,
+            until.date() if until is not None else None,
+            lang=lang.value,
+            plot=plot,
+        )
+    except (ConfigError, ReportError, OSError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     for path in written:
@@ -340,4 +409,5 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command()(dpia)
     app.command()(dossier)
     app.add_typer(experiment_app)
+    app.add_typer(report_app)
     eval_app.command("privacy")(eval_privacy)

@@ -5,7 +5,8 @@ Like the DPIA (``ouie.compliance.dpia``, whose inputs and risk register it reuse
 in it is typed twice: sensors, zone, hours, legal basis, purposes, the experiment's dates and
 criteria come from the live configuration; the privacy figures from an ``ouie eval privacy``
 JSON; the detection figures (recall, false alarms per sensor-day) from an ``ouie eval --split
-source`` JSON, i.e. measured on recording sources the model never heard. Where an input does
+source`` JSON, i.e. measured on recording sources the model never heard; the operators'
+feedback (annex, part 3.4) from an ``ouie report feedback`` JSON. Where an input does
 not say something (latency is not measured by the source split; no detection JSON given),
 the dossier says so instead of inventing a number, and where the measured model is not the
 one the sensors run, it says that too.
@@ -33,6 +34,7 @@ from ouie.compliance.dpia import (
     render,
     sensor_map,
 )
+from ouie.compliance.feedback_report import FeedbackReport, read_report
 from ouie.config.compliance import Experiment
 from ouie.core.labels import EVENT_LABELS
 from ouie.core.model_base import StrictModel
@@ -290,6 +292,8 @@ def build_dossier_context(
     detection: SourceSplitResult | None,
     detection_path: Path | None,
     lang: DossierLang = "fr",
+    feedback: FeedbackReport | None = None,
+    feedback_path: Path | None = None,
 ) -> dict[str, Any]:
     context = build_context(inputs, configs)
     comp = inputs.compliance
@@ -308,14 +312,21 @@ def build_dossier_context(
             "calendar": calendar(comp.experiment) if comp.experiment is not None else [],
             "criteria": criteria,
             "lab_meets_false_alerts": None
-            if figures is None or criteria is None or figures.false_alarms_per_sensor_day is None
-            else figures.false_alarms_per_sensor_day <= criteria.max_false_alerts_per_sensor_day,
+            if figures is None or criteria is None or figures.background_hours is None
+            else _shows_at_most(
+                figures.background_events or 0,
+                figures.background_hours,
+                figures.hours_per_day,
+                criteria.max_false_alerts_per_sensor_day,
+            ),
             "street_meets_false_alerts": None
-            if figures is None
-            or criteria is None
-            or figures.street_false_alarms_per_sensor_day is None
-            else figures.street_false_alarms_per_sensor_day
-            <= criteria.max_false_alerts_per_sensor_day,
+            if figures is None or criteria is None or not figures.street_hours
+            else _shows_at_most(
+                figures.street_events,
+                figures.street_hours,
+                figures.hours_per_day,
+                criteria.max_false_alerts_per_sensor_day,
+            ),
             "privacy_model_matches": _privacy_model_matches(inputs, backends),
             "links": node_links(inputs),
             "today": datetime.now(UTC).date(),
@@ -324,6 +335,12 @@ def build_dossier_context(
             },
             "stops_at": comp.experiment.ends_at() if comp.experiment is not None else None,
             "gauge": GAUGE,
+            # the operators' feedback (`ouie report feedback`): the annex and part 3.4
+            "f": feedback,
+            "feedback": None
+            if feedback_path is None
+            else {"path": str(feedback_path), "sha256": _sha256(feedback_path)},
+            "figure": None,
         }
     )
     return context
@@ -331,6 +348,15 @@ def build_dossier_context(
 
 def _privacy_model_matches(inputs: Inputs, backends: Sequence[str]) -> bool:
     return set(backends) <= {inputs.report.backend}
+
+
+def _shows_at_most(events: int, hours: float, hours_per_day: float, limit: float) -> bool:
+    """Whether a laboratory measurement shows at most ``limit`` false alerts per listening day:
+    only when even one more event over the measured hours would stay within it, so that 0
+    events in a few minutes of ambience is not read as "met" (it resolves nothing)."""
+    if hours <= 0:
+        return False
+    return (events + 1) / hours * hours_per_day <= limit
 
 
 def _sha256(path: Path) -> str:
@@ -344,11 +370,17 @@ def generate_dossier(
     detection_json: Path | None = None,
     lang: DossierLang = "fr",
     pdf: bool = True,
+    feedback_json: Path | None = None,
 ) -> list[Path]:
-    """Write ``dossier.md`` (and ``dossier.pdf``) and the sensor map into ``out``."""
+    """Write ``dossier.md`` (and ``dossier.pdf``) and the sensor map into ``out``; with
+    ``feedback_json`` (an ``ouie report feedback`` JSON) the operators' feedback is an annex
+    and part 3.4 compares the criteria with it."""
     inputs = load_inputs(configs, eval_json)
     detection = read_detection(detection_json) if detection_json is not None else None
-    context = build_dossier_context(inputs, configs, detection, detection_json, lang)
+    feedback = read_report(feedback_json) if feedback_json is not None else None
+    context = build_dossier_context(
+        inputs, configs, detection, detection_json, lang, feedback, feedback_json
+    )
     out.mkdir(parents=True, exist_ok=True)
     written = [sensor_map(inputs.compliance, out / "sensor-map.png", lang)]
     path = out / "dossier.md"

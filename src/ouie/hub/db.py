@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -87,6 +88,9 @@ class Sensor(Base):
     cert_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
     #: ``sent_at`` of the last accepted status: an older or equal one is a replay
     last_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: which sequences below ``last_sequence`` were stored, a bitmap (``ouie.hub.trust.
+    #: SequenceWindow``): a late event of a keyed sensor is stored once, a replay refused
+    sequence_seen: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
     rejections: Mapped[list[SensorRejection]] = relationship(
         order_by="SensorRejection.reason",

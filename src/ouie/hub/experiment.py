@@ -177,7 +177,9 @@ def extend(
             "the DPIA was not generated from this configuration (compliance digest differs): "
             "regenerate it with `ouie dpia --config` on the configuration being extended"
         )
-    if dpia.generated_at <= audited.at:
+    # The DPIA states its time to the second: one generated within the second the end was
+    # recorded is not earlier than it (and its digest already ties it to the new config).
+    if dpia.generated_at < audited.at.replace(microsecond=0):
         raise ExperimentError(
             f"the DPIA ({dpia.generated_at:%Y-%m-%d %H:%M}) predates the end in force "
             f"({audited.at:%Y-%m-%d %H:%M}): regenerate it"

@@ -341,12 +341,20 @@ class BatchProcessor:
             session.execute(insert(Detection), rows)
 
         if last_seen:
-            # one executemany (ORM bulk update by primary key) for all sensors of the batch
+            # one executemany (ORM bulk update by primary key) for all sensors of the batch;
+            # a keyed sensor's sequence marks come from its replay window (a late event
+            # stored now must not lower them)
             session.execute(
                 update(Sensor),
                 [
                     {"id": pk, "last_seen_at": seen_at, "last_sequence": sequence}
                     for pk, (seen_at, sequence) in last_seen.items()
+                    if pk not in guard.changed
+                ]
+                + [
+                    {"id": mark["id"], "last_seen_at": last_seen[mark["id"]][0], **mark}
+                    for mark in guard.marks()
+                    if mark["id"] in last_seen
                 ],
             )
         for pk, (_parsed, status) in statuses.items():

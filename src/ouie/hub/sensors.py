@@ -120,6 +120,7 @@ def set_identity(
     sensor.signing_key = _checked_key(signing_key)
     sensor.cert_fingerprint = cert_fingerprint
     sensor.last_sequence = None
+    sensor.sequence_seen = None
     sensor.last_status_at = None
     audit.record(
         session,

@@ -3,9 +3,13 @@
 A sensor registered with a signing key (``ouie sensor add``) must sign every event and
 status with it (``ouie.transport.signing``), and each must be new:
 
-* an event's ``sequence`` must exceed the last one stored for the sensor (persisted in
-  ``sensors.last_sequence``; a resent message is caught earlier, as a duplicate of its
-  ``message_id``), and its onset must lie within ``ingest.replay_window_s``;
+* an event's ``sequence`` must be one the hub has not stored for the sensor yet, and not
+  older than the last ``SEQUENCE_WINDOW`` sequences: the highest stored sequence
+  (``sensors.last_sequence``) and a bitmap of which of the ones below it were stored
+  (``sensors.sequence_seen``) are persisted, so a message the broker dropped and the node
+  resent after later ones is stored once, however late within the window, while a stored
+  sequence or one below the window is refused (a resent message is caught earlier, as a
+  duplicate of its ``message_id``); its onset must lie within ``ingest.replay_window_s``;
 * a status's ``sent_at`` must be later than the last accepted one (``last_status_at``) and
   within the window, so an old heartbeat cannot turn an offline sensor "ok" again.
 
@@ -39,7 +43,7 @@ from ouie.hub.registry import SensorInfo, SensorRegistry
 REASONS = {
     "unsigned": "no signature, from a sensor that has a key or while signatures are required",
     "bad_signature": "the signature does not match the sensor's key",
-    "replay": "not newer than the last message stored for the sensor",
+    "replay": "a sequence already stored for the sensor, or older than its window",
     "clock_stale": "older than ingest.replay_window_s (signed) or ingest.max_age_s",
 }
 
@@ -75,38 +79,109 @@ def authenticity(
     return None
 
 
-class ReplayGuard:
-    """The last sequence and status time of the batch's keyed sensors, locked for the
-    transaction (``SELECT … FOR UPDATE``; SQLite's ``BEGIN IMMEDIATE`` serialises anyway),
-    so two hub workers cannot both accept the same sequence number."""
+#: How many sequence numbers below a sensor's highest stored one are tracked one by one: a
+#: late event within it is stored if its sequence was not, one further back is refused.
+#: 1024 bits (128 bytes a sensor) is far more than the messages a node can send within
+#: ``ingest.replay_window_s``, after which a signed event is refused as stale anyway.
+SEQUENCE_WINDOW = 1024
 
-    def __init__(self, session: Session, sensor_pks: Iterable[int]) -> None:
+
+@dataclass
+class SequenceWindow:
+    """The sequences stored for one sensor: ``last``, the highest, and ``seen``, a bitmap
+    whose bit ``i`` says sequence ``last - i`` was stored (bit 0: ``last`` itself)."""
+
+    last: int | None
+    seen: int
+    size: int = SEQUENCE_WINDOW
+
+    @classmethod
+    def load(
+        cls, last: int | None, raw: bytes | None, size: int = SEQUENCE_WINDOW
+    ) -> SequenceWindow:
+        if last is None:
+            return cls(None, 0, size)
+        if raw is None:
+            # written before the window existed (or by an unkeyed sensor): only "above the
+            # last" was known, so every sequence up to it counts as stored
+            return cls(last, (1 << size) - 1, size)
+        return cls(last, int.from_bytes(raw, "big") & ((1 << size) - 1) | 1, size)
+
+    def dump(self) -> bytes:
+        return self.seen.to_bytes((self.size + 7) // 8, "big")
+
+    def admit(self, sequence: int) -> Refusal | None:
+        """Mark ``sequence`` stored, or say why it is a replay."""
+        if self.last is None or sequence > self.last:
+            shift = self.size if self.last is None else sequence - self.last
+            self.seen = ((self.seen << shift) | 1) & ((1 << self.size) - 1)
+            self.last = sequence
+            return None
+        back = self.last - sequence
+        if back >= self.size:
+            return Refusal(
+                "replay",
+                f"sequence {sequence} is older than the last {self.size} below {self.last}",
+            )
+        if self.seen >> back & 1:
+            return Refusal("replay", f"sequence {sequence} was already stored")
+        self.seen |= 1 << back
+        return None
+
+
+class ReplayGuard:
+    """The stored sequences (``SequenceWindow``) and last status time of the batch's keyed
+    sensors, locked for the transaction (``SELECT … FOR UPDATE``; SQLite's ``BEGIN
+    IMMEDIATE`` serialises anyway), so two hub workers cannot both accept the same
+    sequence number."""
+
+    def __init__(
+        self, session: Session, sensor_pks: Iterable[int], window: int = SEQUENCE_WINDOW
+    ) -> None:
         pks = sorted(set(sensor_pks))
-        self.last_sequence: dict[int, int | None] = {}
+        self.windows: dict[int, SequenceWindow] = {}
+        self.changed: set[int] = set()
         self.last_status_at: dict[int, datetime | None] = {}
         self.last_status_id: dict[int, str | None] = {}
         if not pks:
             return
         rows = session.execute(
-            select(Sensor.id, Sensor.last_sequence, Sensor.last_status_at, Sensor.last_status)
+            select(
+                Sensor.id,
+                Sensor.last_sequence,
+                Sensor.sequence_seen,
+                Sensor.last_status_at,
+                Sensor.last_status,
+            )
             .where(Sensor.id.in_(pks))
             .order_by(Sensor.id)
             .with_for_update()
         ).all()
-        for pk, sequence, status_at, status in rows:
-            self.last_sequence[pk] = sequence
+        for pk, sequence, seen, status_at, status in rows:
+            self.windows[pk] = SequenceWindow.load(sequence, seen, window)
             self.last_status_at[pk] = status_at
             message_id = status.get("message_id") if isinstance(status, dict) else None
             self.last_status_id[pk] = message_id if isinstance(message_id, str) else None
 
     def admit_event(self, sensor_pk: int, message: EventMessage) -> Refusal | None:
-        """Call in increasing ``sequence`` order per sensor: each admitted event raises the
-        bar for the next."""
-        last = self.last_sequence.get(sensor_pk)
-        if last is not None and message.sequence <= last:
-            return Refusal("replay", f"sequence {message.sequence} <= {last}, the last stored")
-        self.last_sequence[sensor_pk] = message.sequence
-        return None
+        """Admit an event whose sequence was not stored yet (in any order within the
+        window); the caller stores every admitted event in this transaction."""
+        window = self.windows.setdefault(sensor_pk, SequenceWindow(None, 0))
+        refusal = window.admit(message.sequence)
+        if refusal is None:
+            self.changed.add(sensor_pk)
+        return refusal
+
+    def marks(self) -> list[dict[str, Any]]:
+        """``sensors`` rows to update for the sensors whose window moved."""
+        return [
+            {
+                "id": pk,
+                "last_sequence": self.windows[pk].last,
+                "sequence_seen": self.windows[pk].dump(),
+            }
+            for pk in sorted(self.changed)
+        ]
 
     def admit_status(self, sensor_pk: int, message: StatusMessage) -> Refusal | str | None:
         """``None``: admitted; ``"duplicate"``: the very status stored last, resent."""
@@ -197,8 +272,10 @@ def count_rejections(
 
 __all__ = [
     "REASONS",
+    "SEQUENCE_WINDOW",
     "Refusal",
     "ReplayGuard",
+    "SequenceWindow",
     "attribute",
     "authenticity",
     "count_rejections",
