@@ -233,13 +233,19 @@ def rig(tmp_path: Path) -> Iterator[Rig]:
         yield made
 
 
+def stored_shots(rig: Rig, fault: str) -> list[int]:
+    """The shots the hub stored, in storage order; prints the figure the issue asks for
+    (shown with -s or in a failure)."""
+    stored = rig.stored()
+    in_order = stored == sorted(stored)
+    print(f"\n{fault}: {len(set(stored))}/{SHOTS} shots stored, order kept: {in_order}")
+    return stored
+
+
 def assert_all_shots_stored_in_order(rig: Rig, node: NodeProcess, fault: str) -> None:
     assert node.finish() == 0, f"{fault}: the node's spool did not empty: {node.lines[-3:]}"
     assert "done" in node.lines
-    stored = rig.stored()
-    # the figure the issue asks for, shown with -s or in a failure
-    in_order = stored == sorted(stored)
-    print(f"\n{fault}: {len(set(stored))}/{SHOTS} shots stored, order kept: {in_order}")
+    stored = stored_shots(rig, fault)
     assert len(stored) == len(set(stored)), f"{fault}: a shot was stored twice: {stored}"
     assert stored == list(range(SHOTS)), f"{fault}: shots lost or reordered: {stored}"
     assert_only_superseded_heartbeats_refused(rig)
@@ -283,12 +289,7 @@ def test_broker_kill_without_durable_persistence_loses_nothing(tmp_path: Path) -
         rig.broker.start()
         rig.hub.start()
         assert node.finish() == 0, node.lines[-3:]
-        stored = rig.stored()
-        in_order = stored == sorted(stored)
-        print(
-            f"\nbroker kill, no durable persistence: {len(set(stored))}/{SHOTS} stored,"
-            f" order kept: {in_order}"
-        )
+        stored = stored_shots(rig, "broker kill, no durable persistence")
         assert sorted(stored) == list(range(SHOTS)), stored
         assert_only_superseded_heartbeats_refused(rig)
 
@@ -331,12 +332,7 @@ def test_broker_restart_with_a_shared_subscription_loses_nothing(tmp_path: Path)
         time.sleep(1.0)
         rig.broker.start()
         assert node.finish() == 0, node.lines[-3:]
-        stored = rig.stored()
-        in_order = stored == sorted(stored)
-        print(
-            f"\nshared subscription, broker restart: {len(set(stored))}/{SHOTS} stored,"
-            f" order kept: {in_order}"
-        )
+        stored = stored_shots(rig, "shared subscription, broker restart")
         assert sorted(stored) == list(range(SHOTS)), stored
         # the late ones arrive after later shots: signed, they are stored, not refused as
         # replays (the hub's sequence window, ouie.hub.trust.SequenceWindow)
