@@ -17,18 +17,21 @@ MODELS="$SHARED/models"
 mkdir -p "$WORK/builds"
 
 # 1. Training-only positives and hard negatives from Debian's game-data packages (guns,
-#    blasts, torcs' crashes and skids; doors, hammers, engines), four renderings each
-#    (ouie.train.game_audio; never measured on). Needs, as root:
-#    apt-get install freedoom openarena-data torcs-data hedgewars-data
-python3 -m ouie.train.game_audio --out "$WORK/games"
+#    blasts, torcs' crashes and skids; doors, hammers, engines), four renderings each, and a
+#    pool of up to 300 other sounds per package, unlabelled: learnt only through the
+#    teachers' soft targets (ouie.train.game_audio; never measured on). Needs, as root:
+#    apt-get install freedoom openarena-data torcs-data hedgewars-data bzflag-data \
+#        chromium-bsu-data supertux-data warmux-data trigger-rally-data warzone2100-data
+python3 -m ouie.train.game_audio --out "$WORK/games" --pool "$WORK/pool"
 
 # 2. The teachers (YAMNet, mn04) on every window of every clip, on generated car alarms,
 #    spray cans, crashes, sirens and backgrounds (ouie.train.synth), and on the game audio.
 python3 -m ouie.train.teachers --data "${DATA[0]}" --data "${DATA[1]}" --data "$WORK/games" \
-    --synthetic "$WORK/synth" --synthetic-per-class 150 --seed 77 \
+    --data "$WORK/pool" --synthetic "$WORK/synth" --synthetic-per-class 150 --seed 77 \
     --cache "$WORK/teachers" --models "$MODELS"
 CACHES=(--cache "$WORK/teachers/dev.npz" --cache "$WORK/teachers/extra.npz"
-        --cache "$WORK/teachers/synth.npz" --cache "$WORK/teachers/games.npz")
+        --cache "$WORK/teachers/synth.npz" --cache "$WORK/teachers/games.npz"
+        --cache "$WORK/teachers/pool.npz")
 
 # 3. Source-disjoint builds: each leaves a group of recording sources out (build.json says
 #    which); ouie eval --split source scores every source with the build that never heard it.
@@ -42,7 +45,7 @@ build() {  # name, then the sources to leave out
   local name=$1; shift
   local excluded=()
   for source in "$@"; do excluded+=(--exclude-source "$source"); done
-  python3 -m ouie.train.distill "${CACHES[@]}" --models "$MODELS" \
+  python3 -m ouie.train.distill "${CACHES[@]}" --models "$MODELS" --logit-weight 0.1 \
       --out "$WORK/builds/$name" "${excluded[@]}" > "$WORK/builds/$name.log" 2>&1
 }
 # shellcheck disable=SC2086  # the groups are space-separated source lists

@@ -17,7 +17,13 @@ from ouie.eval.builds import read_build
 from ouie.node.classifiers.audioset_map import AUDIOSET_MIDS
 from ouie.node.classifiers.compact import load
 from ouie.train import distill
-from ouie.train.teacher_head import WindowLabels, fit_head, label_windows, patch_peak_db
+from ouie.train.teacher_head import (
+    UNLABELLED,
+    WindowLabels,
+    fit_head,
+    label_windows,
+    patch_peak_db,
+)
 from ouie.train.teachers import (
     HOP,
     MN04_CLASSES,
@@ -51,6 +57,14 @@ def test_event_windows_are_positive_quiet_windows_of_target_clips_are_left_out()
     assert labels.targets[3:].sum() == 0
 
 
+def test_unlabelled_windows_are_neither_positive_nor_negative() -> None:
+    peak = np.array([-5.0, -30.0, -5.0], dtype=np.float32)
+    owner = np.array([0, 0, 1], dtype=np.int32)
+    labels = label_windows([UNLABELLED, "rain"], owner, peak)
+    np.testing.assert_array_equal(labels.weights, [0, 0, 1])
+    assert labels.targets.sum() == 0
+
+
 def test_patch_peak_follows_the_loudest_frame() -> None:
     quiet = np.full((1, 96, 64), np.log(0.001), dtype=np.float32)
     loud = quiet.copy()
@@ -81,13 +95,15 @@ def _class_csv(path: Path, n: int) -> None:
             writer.writerow([i, mid, f"class {i}"])
 
 
-def _tiny_cache(path: Path, rng: np.random.Generator) -> None:
+def _tiny_cache(path: Path, rng: np.random.Generator, unlabelled: bool = False) -> None:
     clips = [
         ("a/g1.flac", "gunshot", "src/one"),
         ("a/n1.flac", "rain", "src/one"),
         ("b/g2.flac", "gunshot", "src/two"),
         ("b/n2.flac", "speech", "src/two"),
     ]
+    if unlabelled:
+        clips.append(("c/u1.flac", UNLABELLED, "debian:pkg"))
     per_clip = 6
     n = per_clip * len(clips)
     patches = rng.normal(-4.0, 1.0, (n, 96, 64)).astype(np.float16)
@@ -140,6 +156,27 @@ def test_excluded_sources_leave_no_window_behind(tiny: tuple[Path, Path], tmp_pa
         )
 
 
+def test_unlabelled_clips_get_their_share_and_are_never_mixing_backgrounds(
+    tmp_path: Path,
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    _class_csv(models / YAMNET_CLASSES, 521)
+    _class_csv(models / MN04_CLASSES, 527)
+    cache = tmp_path / "cache.npz"
+    _tiny_cache(cache, np.random.default_rng(3), unlabelled=True)
+    config = distill.DistillConfig((cache,), models, tmp_path, unlabelled_share=0.2)
+    data = distill.load_data(config)
+    unlabelled = np.arange(24, 30)  # the fifth clip's six windows
+    assert data.sample_p[unlabelled].sum() == pytest.approx(0.2)
+    assert not set(unlabelled) & set(data.negative_index.tolist())
+    assert set(data.negative_index.tolist()) == set(range(6, 12)) | set(range(18, 24))
+    assert data.labels.weights[unlabelled].sum() == 0
+    off = distill.load_data(distill.DistillConfig((cache,), models, tmp_path, unlabelled_share=0))
+    assert off.sample_p[unlabelled].sum() == pytest.approx(0.0)
+    assert off.sample_p.sum() == pytest.approx(1.0)
+
+
 def test_augmentation_keeps_shapes_and_mixes_only_where_asked() -> None:
     rng = np.random.default_rng(1)
     x = torch.full((4, 96, 64), float(np.log(0.001)))
@@ -171,6 +208,23 @@ def test_smoke_distillation_gives_a_loadable_model_and_build_record(
     scores = classifier.scores(np.zeros((2, WINDOW), np.float32))
     assert scores.shape == (2, len(EVENT_LABELS))
     assert model_path.is_file() and not (out / "checkpoint.pt").exists()
+
+
+def test_logit_matching_trains_and_is_recorded(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    cache, models = tiny
+    config = distill.DistillConfig(
+        (cache,), models, tmp_path / "b", steps=4, epochs=2, batch_size=8, logit_weight=0.1
+    )
+    distill.distill(config, log=False)
+    recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["logit_weight"] == 0.1
+    assert all(np.isfinite(recipe["losses"]))
+    plain = distill.DistillConfig(
+        (cache,), models, tmp_path / "p", steps=4, epochs=2, batch_size=8, logit_weight=0.0
+    )
+    distill.distill(plain, log=False)
+    other = json.loads((tmp_path / "p" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["losses"][0] > other["losses"][0]  # the extra term adds to the loss
 
 
 def test_augmented_copies_keep_label_and_source(tmp_path: Path) -> None:

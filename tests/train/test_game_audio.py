@@ -13,6 +13,7 @@ import soundfile as sf
 
 from ouie.train import game_audio
 from ouie.train.game_audio import FREEDOOM, HEDGEWARS, OPENARENA, Effect
+from ouie.train.teacher_head import UNLABELLED
 
 
 def _dmx(samples: np.ndarray, rate: int = 11025) -> bytes:
@@ -92,3 +93,40 @@ def test_a_lump_that_is_not_a_sound_is_refused(tmp_path: Path) -> None:
     _wad(tmp_path / FREEDOOM.path / "x.wad", {"DSPISTOL": lump})
     with pytest.raises(ValueError, match="not a DMX sound"):
         game_audio.read_effect(Effect(FREEDOOM, "x.wad:DSPISTOL", "gunshot"), tmp_path)
+
+
+def test_the_pool_takes_every_other_sound_unlabelled_and_caps_each_package(
+    games: Path, tmp_path: Path
+) -> None:
+    t = np.arange(6000) / 11025
+    wad = games / FREEDOOM.path / "freedoom2.wad"
+    _wad(
+        wad,
+        {
+            "DSPISTOL": _dmx(0.8 * np.sin(2e3 * t)),  # labelled: stays out of the pool
+            "DSOOF": _dmx(0.5 * np.sin(9e2 * t)),
+            "DSNOWAY": _dmx(0.5 * np.sin(5e2 * t)),
+            "MAP01": b"not a sound",
+        },
+    )
+    for i in range(3):
+        sf.write(games / HEDGEWARS.path / f"voice{i}.ogg", 0.2 * np.ones(22050) * (i + 1), 44100)
+    sf.write(games / HEDGEWARS.path / "silent.ogg", np.zeros(22050), 44100)
+    out = game_audio.write_pool(tmp_path / "pool", games, per_package=2)
+    with (out / "labels.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {r["label"] for r in rows} == {UNLABELLED}
+    by_package: dict[str, list[str]] = {}
+    for row in rows:
+        by_package.setdefault(row["source_repo"], []).append(row["source_path"])
+    assert sorted(by_package["debian:freedoom"]) == [
+        "doom/freedoom2.wad:DSNOWAY",
+        "doom/freedoom2.wad:DSOOF",
+    ]
+    assert len(by_package["debian:hedgewars-data"]) == 2  # capped; the silent file never counts
+    assert not any("explosion" in p or "silent" in p for p in by_package["debian:hedgewars-data"])
+    assert "debian:openarena-data" not in by_package  # its one sound is a labelled effect
+    for row in rows:
+        audio, rate = sf.read(out / row["file"])
+        assert rate == game_audio.SAMPLE_RATE
+        assert len(audio) <= (game_audio.POOL_MAX_S + 1) * rate

@@ -26,6 +26,8 @@ from ouie.config.loader import ConfigError, describe_validation_error, read_yaml
 from ouie.core.labels import is_target
 from ouie.core.model_base import StrictModel
 from ouie.eval.dataset import Clip, DatasetError, load_dataset
+from ouie.eval.extent import energetic_segments
+from ouie.hub.association import is_impulsive
 from ouie.node.audio_io import AudioInputError, read_audio, to_rate
 from ouie.sim.acoustics import Atmosphere, PropagationSettings
 from ouie.sim.ambience import AmbienceSettings, sensor_ambience
@@ -59,6 +61,15 @@ DEFAULT_LEVEL_DB_SPL: dict[str, float] = {
 
 #: An event starting less than this before the end of a scenario is not played.
 MIN_TAIL_S = 1.0
+
+#: Impulsive clips are cut before a second bang (one starting this long after the first
+#: sounding run ends): the truth of an event is one round, so a clip holding a shot and
+#: its repeat would have the hub rightly report a round the truth does not have.
+SECOND_BANG_GAP_S = 0.3
+#: ... this long before the second bang's onset, ending in a fade-out this long, so the
+#: cut neither clicks nor lets the second bang's attack through.
+BANG_CUT_LEAD_S = 0.02
+BANG_FADE_S = 0.01
 
 
 class XY(StrictModel):
@@ -203,6 +214,7 @@ class SourceSignal:
     onset_s: float  # where the sound starts inside ``signal``
     description: str
     synthetic: bool
+    trimmed_at_s: float | None = None  # where a second bang was cut off, clip seconds
 
 
 def signal_onset_s(signal: F64, rate: int, rel_db: float = -20.0) -> float:
@@ -247,9 +259,11 @@ class SourceLibrary:
             if not clips:
                 raise ConfigError(f"no {arg!r} clips in dataset {self.dataset_dir}")
             clip = clips[int(rng.integers(0, len(clips)))]
-            return self._from_file(clip.path, f"dataset:{clip.file}", clip.onset_s, clip.offset_s)
+            return self._from_file(
+                clip.path, f"dataset:{clip.file}", clip.label, clip.onset_s, clip.offset_s
+            )
         if kind == "file":
-            return self._from_file(Path(arg), source, None, None)
+            return self._from_file(Path(arg), source, label, None, None)
         raise ConfigError(f"unknown source {source!r}")
 
     @staticmethod
@@ -259,7 +273,12 @@ class SourceLibrary:
         return f"synthetic:{DEFAULT_KIND[label]}"
 
     def _from_file(
-        self, path: Path, description: str, onset: float | None, offset: float | None
+        self,
+        path: Path,
+        description: str,
+        label: str,
+        onset: float | None,
+        offset: float | None,
     ) -> SourceSignal:
         try:
             audio, native = read_audio(path)
@@ -269,8 +288,35 @@ class SourceLibrary:
             lo = round((onset or 0.0) * native)
             hi = round(offset * native) if offset is not None else audio.size
             audio = audio[lo:hi]
-        signal = normalise_loudest(to_rate(audio, native, self.rate), self.rate)
-        return SourceSignal(signal, signal_onset_s(signal, self.rate), description, False)
+        audio = to_rate(audio, native, self.rate)
+        cut_s = second_bang_s(audio, self.rate) if is_impulsive(label) else None
+        if cut_s is not None:
+            audio = trim_before(audio, self.rate, cut_s)
+            description = f"{description} (trimmed to first bang at {cut_s:.2f} s)"
+        # normalised after the cut, so the level at 1 m is the kept bang's
+        signal = normalise_loudest(audio, self.rate)
+        return SourceSignal(signal, signal_onset_s(signal, self.rate), description, False, cut_s)
+
+
+def second_bang_s(audio: npt.NDArray[np.float32], rate: int) -> float | None:
+    """Where to cut an impulsive clip before its second bang, or None when it holds one.
+
+    Sounding runs are the eval's event extent (``ouie.eval.extent``: 20 ms RMS frames, active
+    at half way from the 10th-percentile floor to the peak), joined when closer than
+    ``SECOND_BANG_GAP_S`` so a bang's own ringing stays one run.
+    """
+    runs = energetic_segments(audio, rate, merge_gap_s=SECOND_BANG_GAP_S)
+    if len(runs) < 2:
+        return None
+    return max(runs[0].offset_s, runs[1].onset_s - BANG_CUT_LEAD_S)
+
+
+def trim_before(audio: npt.NDArray[np.float32], rate: int, cut_s: float) -> npt.NDArray[np.float32]:
+    """``audio`` up to ``cut_s`` with a linear fade-out over its last ``BANG_FADE_S``."""
+    kept = np.array(audio[: round(cut_s * rate)], dtype=np.float32)
+    fade = min(kept.size, max(1, round(BANG_FADE_S * rate)))
+    kept[kept.size - fade :] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+    return kept
 
 
 # --- building a run ----------------------------------------------------------------------
@@ -302,6 +348,8 @@ class TruthEvent:
     #: index of the scenario event it comes from: the rounds of one ``repeat`` share it
     #: (−1: its own)
     group: int = -1
+    #: where its clip was cut before a second bang (clip seconds), None when played whole
+    trimmed_at_s: float | None = None
 
 
 @dataclass
@@ -390,6 +438,7 @@ def build(
                         if a.distance_m <= spec.propagation.max_range_m
                     },
                     group=e_index,
+                    trimmed_at_s=source.trimmed_at_s,
                 )
             )
     return BuiltScenario(

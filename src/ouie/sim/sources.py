@@ -23,7 +23,8 @@ def _collection(source: str) -> str:
 
 def describe(built: BuiltScenario) -> dict[str, Any]:
     """``mode`` (``real``, ``synthetic``, ``mixed`` or ``none``), the dataset's name, how many
-    events are real clips and how many synthetic, their collections and the ambience."""
+    events are real clips and how many synthetic, how many clips were cut before a second
+    bang (``trimmed``), their collections and the ambience."""
     real = [e for e in built.truth if not e.synthetic]
     synthetic = [e for e in built.truth if e.synthetic]
     collections = sorted(
@@ -43,6 +44,7 @@ def describe(built: BuiltScenario) -> dict[str, Any]:
         "dataset": built.dataset_dir.name if built.dataset_dir is not None else None,
         "real_clips": len(real),
         "synthetic": len(synthetic),
+        "trimmed": sum(e.trimmed_at_s is not None for e in real),
         "collections": collections,
         "ambience": "recorded" if recorded else "generated",
     }
@@ -57,6 +59,9 @@ def sources_line(sources: dict[str, Any]) -> str:
         text = f"sources: {sources['real_clips']} real clip(s) from {where}"
         if collections:
             text += f" ({', '.join(collections)})"
+        # a played clip is not the whole file: say so, the truth is its first bang only
+        if sources.get("trimmed"):
+            text += f", {sources['trimmed']} trimmed to their first bang"
         if sources["synthetic"]:
             text += f", {sources['synthetic']} SYNTHETIC"
         return f"{text}; {ambience}"
@@ -72,6 +77,7 @@ def combine(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Several runs' ``describe`` results as one (``ouie demo``)."""
     real = sum(int(item["real_clips"]) for item in items)
     synthetic = sum(int(item["synthetic"]) for item in items)
+    trimmed = sum(int(item.get("trimmed", 0)) for item in items)
     datasets = sorted({item["dataset"] for item in items if item.get("dataset")})
     if real and synthetic:
         mode = "mixed"
@@ -87,6 +93,7 @@ def combine(items: list[dict[str, Any]]) -> dict[str, Any]:
         "dataset": ", ".join(datasets) or None,
         "real_clips": real,
         "synthetic": synthetic,
+        "trimmed": trimmed,
         "collections": sorted({c for item in items for c in item.get("collections", [])}),
         "ambience": ambiences.pop() if len(ambiences) == 1 else "mixed",
     }

@@ -115,11 +115,13 @@ def render_card(recipe: Recipe, rows: list[TrainingFile], results: list[SourceSp
         f"(channel_norm={recipe.channel_norm}), four strided convolutions "
         f"{recipe.widths}, mean over frequency, mean and max over time, linear → 8.",
         f"- Teachers: {', '.join(recipe.teachers)}"
-        " — their AudioSet scores mapped to ouie's labels, averaged, are the soft targets; "
+        " — their AudioSet scores mapped to ouie's labels, averaged, are the soft targets "
+        f"(cross-entropy, plus a squared error on their logits at weight {recipe.logit_weight}); "
         "their embeddings (1024 + 512) are regressed by a training-only head.",
         f"- Recipe: {recipe.steps} steps of batch {recipe.batch_size}, hard-label "
         f"weight {recipe.hard_weight}, embedding weight {recipe.aux_weight}, "
-        f"mixing probability {recipe.mix_probability}, seed {recipe.seed}; "
+        f"mixing probability {recipe.mix_probability}, gain from {recipe.min_gain_db:g} dB, "
+        f"{recipe.unlabelled_share:.0%} of each batch from unlabelled clips, seed {recipe.seed}; "
         f"{recipe.windows} windows of {recipe.clips} clips; fitting "
         f"{recipe.fit_s} s on one CPU thread.",
         f"- Command: `{recipe.command}`",
@@ -129,7 +131,9 @@ def render_card(recipe: Recipe, rows: list[TrainingFile], results: list[SourceSp
         "",
         f"{len(rows)} clips; every one is listed in `{FILES_LIST}` (dataset, file, label, "
         "source_repo, licence). Generated sources (`ouie/train.synth`: car alarms, spray cans, "
-        "crashes, sirens, traffic and steady noise) are ouie's own.",
+        "crashes, sirens, traffic and steady noise) are ouie's own. Clips labelled "
+        "`unlabelled` (other effects of Debian's game-data packages) are heard only through "
+        "the teachers' soft targets: never a hard label, never measured on.",
         "",
         "| source_repo | clips |",
         "|---|---|",

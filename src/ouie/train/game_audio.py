@@ -21,6 +21,15 @@ data card can list them. Renderings (one source file, one ``source_repo``):
 
 A package that is not installed is skipped with a line saying so; nothing is downloaded, and
 nothing extracted here is committed.
+
+``--pool DIR`` also writes every *other* sound of the installed packages (and of a few more
+free ones: ``bzflag-data``, ``chromium-bsu-data``, ``supertux-data``, ``warmux-data``,
+``trigger-rally-data``, ``warzone2100-data``), at most ``--pool-per-package`` each, cropped to
+6 s, in one rendering drawn per file, labelled ``unlabelled``
+(``ouie.train.teacher_head.UNLABELLED``). Nobody labelled them: the distilled model learns
+them only through the teachers' soft targets, which teaches it what the teachers make of
+thousands of impacts, engines, voices, music and machines that no dev source holds, and
+they are never hard negatives or mixing backgrounds.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ import sys
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +50,7 @@ import numpy.typing as npt
 from scipy.signal import butter, resample_poly, sosfilt
 
 from ouie.core.labels import EventLabel
+from ouie.train.teacher_head import UNLABELLED
 
 SAMPLE_RATE = 16000
 GAMES = Path("/usr/share/games")
@@ -162,19 +173,13 @@ def _wad_lump(wad: Path, lump: str) -> tuple[FloatArray, int]:
 
 def read_effect(effect: Effect, games: Path = GAMES) -> tuple[FloatArray, int]:
     """The effect's samples (mono float32) and rate."""
-    import soundfile as sf
-
     root = games / effect.package.path
     if effect.package is FREEDOOM:
         wad, lump = effect.member.split(":")
         return _wad_lump(root / wad, lump)
     if effect.package is OPENARENA:
-        with zipfile.ZipFile(root) as archive:
-            audio, rate = sf.read(io.BytesIO(archive.read(effect.member)), dtype="float32")
-    else:
-        audio, rate = sf.read(str(root / effect.member), dtype="float32")
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+        return _zip_member(root, effect.member)
+    return _sf_file(root / effect.member)
 
 
 def _to_rate(audio: FloatArray, rate: int, target: int) -> FloatArray:
@@ -263,15 +268,178 @@ def write_dataset(
     return out_dir
 
 
+POOL_EXTENSIONS = (".wav", ".ogg", ".flac")
+POOL_MAX_S = 6.0
+POOL_MIN_S = 0.08
+
+
+@dataclass(frozen=True)
+class PoolSource:
+    """Where a package keeps its sounds: a folder, or zip archives (pk3, wz) inside one."""
+
+    package: Package
+    archives: tuple[str, ...] = ()  # zip files under package.path; empty: a plain folder
+
+
+POOL_SOURCES: tuple[PoolSource, ...] = (
+    PoolSource(FREEDOOM),
+    PoolSource(OPENARENA),
+    PoolSource(TORCS),
+    PoolSource(HEDGEWARS),
+    PoolSource(Package("bzflag-data", "LGPL-2.1 or MPL (bzflag-data)", "bzflag")),
+    PoolSource(
+        Package("chromium-bsu-data", "Clarified-Artistic (chromium-bsu-data)", "chromium-bsu")
+    ),
+    PoolSource(Package("supertux-data", "GPL-3+ / CC-BY-SA / CC0 (supertux-data)", "supertux2")),
+    PoolSource(Package("warmux-data", "GPL-2+ (warmux-data)", "warmux")),
+    PoolSource(
+        Package("trigger-rally-data", "GPL-2+ (trigger-rally-data)", "trigger-rally"),
+        ("data.zip",),
+    ),
+    PoolSource(
+        Package("warzone2100-data", "GPL-2+ / CC0 (warzone2100-data)", "warzone2100"),
+        ("base.wz", "mp.wz"),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class PoolSound:
+    package: Package
+    member: str  # as Effect.member: WAD lump, archive member (``archive:member``) or file
+    reader: Callable[[], tuple[FloatArray, int]]
+
+
+def _sf_bytes(data: bytes) -> tuple[FloatArray, int]:
+    import soundfile as sf
+
+    audio, rate = sf.read(io.BytesIO(data), dtype="float32")
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
+
+
+def _zip_member(archive: Path, name: str) -> tuple[FloatArray, int]:
+    with zipfile.ZipFile(archive) as opened:
+        return _sf_bytes(opened.read(name))
+
+
+def _sf_file(path: Path) -> tuple[FloatArray, int]:
+    return _sf_bytes(path.read_bytes())
+
+
+def _wad_sound_lumps(wad: Path) -> list[str]:
+    data = wad.read_bytes()
+    count, directory = struct.unpack_from("<4xII", data)
+    names = []
+    for i in range(count):
+        _, _, raw_name = struct.unpack_from("<II8s", data, directory + 16 * i)
+        name = raw_name.rstrip(b"\0").decode("ascii", errors="replace")
+        if name.startswith("DS"):
+            names.append(name)
+    return names
+
+
+def pool_sounds(source: PoolSource, games: Path = GAMES) -> list[PoolSound]:
+    """Every sound of one package, in a stable order (labelled effects excluded)."""
+    package, root = source.package, games / source.package.path
+    labelled = {e.member for e in EFFECTS if e.package == package}
+    found: list[PoolSound] = []
+    if package == FREEDOOM:
+        for wad in sorted(root.glob("*.wad"))[:1]:  # freedoom1 and 2 share their sounds
+            for lump in _wad_sound_lumps(wad):
+                member = f"{wad.name}:{lump}"
+                if member not in labelled:
+                    found.append(PoolSound(package, member, partial(_wad_lump, wad, lump)))
+        return found
+    archives = [root] if package == OPENARENA else [root / a for a in source.archives]
+    if archives:
+        for archive in archives:
+            if not archive.is_file():
+                continue
+            with zipfile.ZipFile(archive) as opened:
+                names = sorted(n for n in opened.namelist() if n.lower().endswith(POOL_EXTENSIONS))
+            for name in names:
+                if name in labelled:
+                    continue
+                member = name if package == OPENARENA else f"{archive.name}:{name}"
+                found.append(PoolSound(package, member, partial(_zip_member, archive, name)))
+        return found
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in POOL_EXTENSIONS and path.is_file():
+            member = str(path.relative_to(root))
+            if member not in labelled:
+                found.append(PoolSound(package, member, partial(_sf_file, path)))
+    return found
+
+
+def write_pool(out_dir: Path, games: Path = GAMES, per_package: int = 300, seed: int = 5) -> Path:
+    """Up to ``per_package`` unlabelled sounds of each installed package, as ``labels.csv``."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, str]] = []
+    names = list(RENDERINGS)
+    for source in POOL_SOURCES:
+        if not (games / source.package.path).exists():
+            print(f"{source.package.name} is not installed: skipped", file=sys.stderr)
+            continue
+        sounds = pool_sounds(source, games)
+        order = rng.permutation(len(sounds))
+        kept = 0
+        for index in order:
+            if kept >= per_package:
+                break
+            sound = sounds[int(index)]
+            try:
+                audio, rate = sound.reader()
+            except (RuntimeError, ValueError, KeyError, OSError) as error:
+                print(f"skipped {sound.member}: {error}", file=sys.stderr)
+                continue
+            audio = _to_rate(audio, rate, SAMPLE_RATE)[: int(POOL_MAX_S * SAMPLE_RATE)]
+            if len(audio) < POOL_MIN_S * SAMPLE_RATE or float(np.max(np.abs(audio))) < 1e-3:
+                continue
+            rendering = names[int(rng.integers(len(names)))]
+            clip = RENDERINGS[rendering](_pad(_normalise(audio)))
+            stem = sound.member.replace(":", "_").replace("/", "_").rsplit(".", 1)[0]
+            file = f"{source.package.name}/{stem}.flac"
+            (out_dir / file).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(str(out_dir / file), clip, SAMPLE_RATE, subtype="PCM_16")
+            rows.append(
+                {
+                    "file": file,
+                    "label": UNLABELLED,
+                    "source_label": f"{sound.member} ({rendering})",
+                    "source_repo": f"debian:{source.package.name}",
+                    "source_path": f"{source.package.path}/{sound.member}",
+                    "licence": source.package.licence,
+                    "duration_s": f"{len(clip) / SAMPLE_RATE:.3f}",
+                }
+            )
+            kept += 1
+    if not rows:
+        raise FileNotFoundError("none of the game-data packages is installed")
+    with (out_dir / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out_dir
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ouie.train.game_audio", description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="outside the repository")
     parser.add_argument("--games", type=Path, default=GAMES, help="where the packages put sounds")
+    parser.add_argument("--pool", type=Path, default=None, help="also write unlabelled sounds")
+    parser.add_argument("--pool-per-package", type=int, default=300)
     args = parser.parse_args(argv)
-    out = write_dataset(args.out, args.games)
-    with (out / "labels.csv").open(encoding="utf-8") as handle:
-        count = sum(1 for _ in handle) - 1
-    print(f"{out}: {count} clips")
+    outs = [write_dataset(args.out, args.games)]
+    if args.pool is not None:
+        outs.append(write_pool(args.pool, args.games, args.pool_per_package))
+    for out in outs:
+        with (out / "labels.csv").open(encoding="utf-8") as handle:
+            count = sum(1 for _ in handle) - 1
+        print(f"{out}: {count} clips")
     return 0
 
 

@@ -11,7 +11,9 @@ Window labels come from clip labels (weak labels), made strong enough for window
 * a window of a target clip is a positive for the clip's label when it holds the clip's
   event: its loudest 10 ms frame is within ``ACTIVE_DB`` of the clip's loudest one (the
   frames read from the window's log-mel patch); other windows of a target clip are left out
-  (``weight`` 0), neither positive nor negative, since they may hold the event's tail.
+  (``weight`` 0), neither positive nor negative, since they may hold the event's tail;
+* every window of an ``UNLABELLED`` clip (a game package's other effects, heard only through
+  the teachers' soft targets) is left out too: it may hold a shot nobody labelled.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ from ouie.core.labels import EVENT_LABELS
 FloatArray = npt.NDArray[np.float32]
 
 ACTIVE_DB = 10.0
+# A clip with no label of its own: distillation data for the teachers' soft targets only,
+# never a hard negative and never a mixing background.
+UNLABELLED = "unlabelled"
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,9 @@ def label_windows(
     for w in range(n):
         clip = int(clip_of_window[w])
         label = clip_labels[clip]
-        if label in column:
+        if label == UNLABELLED:
+            weights[w] = 0.0
+        elif label in column:
             if peak_db[w] >= clip_peak[clip] - ACTIVE_DB:
                 targets[w, column[label]] = 1.0
             else:

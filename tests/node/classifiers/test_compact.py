@@ -149,19 +149,19 @@ def _clip_max(compact: CompactClassifier, clip: Clip) -> np.ndarray:
 
 # Regression floors, not held-out figures: the bundled model (distilled from YAMNet and mn04,
 # ouie.train.distill) is trained on every dev and extra clip, fold 0 included, so these clips
-# are its training data. It measures glass 36/53, SESA gunshots 10/24, all gunshots 11/43 and
-# explosions 6/14 here at its shipped thresholds, less than the previous model (49/53, 22/24,
-# 28/43, 10/14), which fitted these recording sources and found half as much as the new
-# recipe on sources it never heard. Its source-disjoint figures (ouie eval --split source)
-# are in docs/benchmarks.md.
+# are its training data. ouie-compact@62a2bf12 measures glass 19/53, SESA gunshots 8/24, all
+# gunshots 9/43 and explosions 7/14 here at its shipped thresholds (4693f883: 36/53, 10/24,
+# 11/43, 6/14; the model fitted to these sources before distillation: 49/53, 22/24, 28/43,
+# 10/14). Each newer model found more on sources it never heard; its source-disjoint
+# figures (ouie eval --split source) are in docs/benchmarks.md.
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("label", "collection", "min_recall"),
     [
-        (EventLabel.GLASS_BREAKING, "", 0.6),
-        (EventLabel.GUNSHOT, "sesa/", 0.35),
-        (EventLabel.GUNSHOT, "", 0.2),
-        (EventLabel.EXPLOSION, "", 0.35),
+        (EventLabel.GLASS_BREAKING, "", 0.3),
+        (EventLabel.GUNSHOT, "sesa/", 0.3),
+        (EventLabel.GUNSHOT, "", 0.15),
+        (EventLabel.EXPLOSION, "", 0.4),
     ],
 )
 def test_training_events_are_still_found(
