@@ -259,6 +259,11 @@ def write_dataset(
             )
     for name in sorted(missing):
         print(f"{name} is not installed: skipped (apt-get install {name})", file=sys.stderr)
+    return _write_labels(out_dir, rows)
+
+
+def _write_labels(out_dir: Path, rows: list[dict[str, str]]) -> Path:
+    """``labels.csv`` in the dataset layout; no row at all means no package was installed."""
     if not rows:
         raise FileNotFoundError("none of the game-data packages is installed")
     with (out_dir / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
@@ -417,13 +422,7 @@ def write_pool(out_dir: Path, games: Path = GAMES, per_package: int = 300, seed:
                 }
             )
             kept += 1
-    if not rows:
-        raise FileNotFoundError("none of the game-data packages is installed")
-    with (out_dir / "labels.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return out_dir
+    return _write_labels(out_dir, rows)
 
 
 def main(argv: list[str] | None = None) -> int:
