@@ -79,6 +79,7 @@ cp "$WORK/builds/final/ouie_compact.onnx" "$WORK/builds/final/ouie_compact.sha25
    src/ouie/models_bundled/
 python3 -m ouie.train.distill_card --build "$WORK/builds/final" \
     --data "${DATA[0]}" --data "${DATA[1]}" --data "$WORK/synth" --data "$WORK/games" \
+    --data "$WORK/pool" \
     --figures "$WORK/loso-compact.json" --figures "$WORK/loso-cascade.json" \
     --out src/ouie/models_bundled
 echo "bundled: $(cut -c1-8 src/ouie/models_bundled/ouie_compact.sha256)"

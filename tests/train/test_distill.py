@@ -189,6 +189,23 @@ def test_augmentation_keeps_shapes_and_mixes_only_where_asked() -> None:
     assert float(out.min()) >= float(np.log(0.001)) - 1e-4
 
 
+def test_reflection_comb_notches_each_row_within_an_echos_bounds() -> None:
+    gains = distill.reflection_comb(200, np.random.default_rng(2))
+    assert gains.shape == (200, 64) and np.isfinite(gains).all()
+    # at most the direct sound and two echoes of 0.95 in phase
+    assert float(gains.max()) <= np.log(1.0 + 2 * 0.95) + 1e-6
+    # every row is a comb, not a level change: its bands span at least 2 dB
+    assert float((gains.max(axis=1) - gains.min(axis=1)).min()) > 2 * distill.DB
+    with_combs = distill.augment(
+        torch.zeros(3, 96, 64),
+        torch.zeros(3, 96, 64),
+        torch.zeros(3, dtype=torch.bool),
+        np.random.default_rng(3),
+        comb_probability=1.0,
+    )
+    assert torch.isfinite(with_combs).all()
+
+
 def test_smoke_distillation_gives_a_loadable_model_and_build_record(
     tiny: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -205,6 +222,7 @@ def test_smoke_distillation_gives_a_loadable_model_and_build_record(
     assert build.info.model_id == classifier.model_id
     recipe = json.loads((out / distill.RECIPE_FILE).read_text(encoding="utf-8"))
     assert recipe["steps"] == 4 and recipe["channel_norm"] is True
+    assert recipe["comb_probability"] == distill.DistillConfig.comb_probability
     scores = classifier.scores(np.zeros((2, WINDOW), np.float32))
     assert scores.shape == (2, len(EVENT_LABELS))
     assert model_path.is_file() and not (out / "checkpoint.pt").exists()

@@ -121,7 +121,8 @@ def render_card(recipe: Recipe, rows: list[TrainingFile], results: list[SourceSp
         f"- Recipe: {recipe.steps} steps of batch {recipe.batch_size}, hard-label "
         f"weight {recipe.hard_weight}, embedding weight {recipe.aux_weight}, "
         f"mixing probability {recipe.mix_probability}, gain from {recipe.min_gain_db:g} dB, "
-        f"{recipe.unlabelled_share:.0%} of each batch from unlabelled clips, seed {recipe.seed}; "
+        f"{recipe.unlabelled_share:.0%} of each batch from unlabelled clips, "
+        f"{recipe.comb_probability:.0%} given a ground or facade reflection, seed {recipe.seed}; "
         f"{recipe.windows} windows of {recipe.clips} clips; fitting "
         f"{recipe.fit_s} s on one CPU thread.",
         f"- Command: `{recipe.command}`",

@@ -149,11 +149,11 @@ def _clip_max(compact: CompactClassifier, clip: Clip) -> np.ndarray:
 
 # Regression floors, not held-out figures: the bundled model (distilled from YAMNet and mn04,
 # ouie.train.distill) is trained on every dev and extra clip, fold 0 included, so these clips
-# are its training data. ouie-compact@62a2bf12 measures glass 19/53, SESA gunshots 8/24, all
-# gunshots 9/43 and explosions 7/14 here at its shipped thresholds (4693f883: 36/53, 10/24,
-# 11/43, 6/14; the model fitted to these sources before distillation: 49/53, 22/24, 28/43,
-# 10/14). Each newer model found more on sources it never heard; its source-disjoint
-# figures (ouie eval --split source) are in docs/benchmarks.md.
+# are its training data. ouie-compact@162e0551 measures glass 24/53, SESA gunshots 9/24, all
+# gunshots 11/43 and explosions 8/14 here at its shipped thresholds (62a2bf12: 19/53, 8/24,
+# 9/43, 7/14; 4693f883: 36/53, 10/24, 11/43, 6/14; the model fitted to these sources before
+# distillation: 49/53, 22/24, 28/43, 10/14). Each newer model found more on sources it never
+# heard; its source-disjoint figures (ouie eval --split source) are in docs/benchmarks.md.
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("label", "collection", "min_recall"),
