@@ -1,10 +1,12 @@
 """Backend ``auto``: the best backend that is installed.
 
-The cascade (ouie-compact gating, the AudioSet teachers confirming) measures better than
-ouie-compact alone on recording sources neither has heard (docs/benchmarks.md), but it
-needs the teachers' files in the model directory, which ouie never downloads. So ``auto``
-is the cascade when YAMNet is installed (``ouie models import``), and the bundled
-ouie-compact otherwise; the model id says which one runs.
+The cascade (ouie-compact gating, the AudioSet teachers confirming) needs the teachers'
+files in the model directory, which ouie never downloads. ``auto`` is the cascade when
+YAMNet is installed (``ouie models import``), and the bundled ouie-compact otherwise; the
+model id says which one runs. Which is better depends on the model: with ouie-compact@
+162e0551 the cascade is ahead only at 5 % false clips against street non-targets on the
+source-disjoint yardstick, and behind everywhere else (docs/benchmarks.md), so the node's
+default backend is ``compact`` and ``auto`` is an opt-in.
 """
 
 from __future__ import annotations
