@@ -26,7 +26,12 @@ from ouie.config.node import NodeSettings
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.alarm_replay import score_clip
 from ouie.node.classifiers.registry import backend_settings, create_classifier
-from ouie.sim.acoustics import Atmosphere, PropagationSettings, path_response, propagation_paths
+from ouie.sim.acoustics import (
+    Atmosphere,
+    PropagationSettings,
+    propagation_paths,
+    transfer_function,
+)
 
 SOURCE_HEIGHT_M, MICROPHONE_HEIGHT_M = 1.5, 4.0
 LEVEL_DBFS = -20.0
@@ -53,11 +58,8 @@ def propagate(
     paths = propagation_paths(source, microphone, atmosphere, settings)
     n = next_fast_len(signal.size + 4096)
     freqs = rfftfreq(n, 1.0 / rate)
-    response = np.zeros(freqs.size, dtype=np.complex128)
-    for path in paths:
-        delay = path.delay_s - paths[0].delay_s + 0.01
-        magnitude = path_response(path, source, microphone, freqs, atmosphere, settings)
-        response += magnitude * np.exp(-2j * np.pi * freqs * delay)
+    delays_s = [path.delay_s - paths[0].delay_s + 0.01 for path in paths]
+    response = transfer_function(paths, delays_s, source, microphone, freqs, atmosphere, settings)
     out = irfft(rfft(signal, n) * response, n)[: signal.size + rate // 16]
     frame = int(0.05 * rate)
     loudest = np.sqrt(np.max(np.convolve(out**2, np.ones(frame) / frame, "same")))

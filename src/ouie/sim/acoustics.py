@@ -19,6 +19,7 @@ The model (docs/twin.md has the details and limits):
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,3 +210,22 @@ def path_response(
                 barrier += maekawa_db(delta, frequency_hz, c, settings.max_barrier_db)
         db -= np.minimum(barrier, settings.max_barrier_db)
     return np.asarray(path.gain * 10.0 ** (db / 20.0), dtype=np.float64)
+
+
+def transfer_function(
+    paths: Sequence[PropagationPath],
+    delays_s: Sequence[float],
+    source: FloatArray,
+    receiver: FloatArray,
+    frequency_hz: FloatArray,
+    atmosphere: Atmosphere,
+    settings: PropagationSettings,
+) -> npt.NDArray[np.complex128]:
+    """The sum of ``paths`` as one complex response at ``frequency_hz``: each path's magnitude
+    (``path_response``) times a linear phase for its delay (``delays_s``, seconds, from
+    whatever origin the caller's signal starts at)."""
+    response = np.zeros(np.shape(frequency_hz), dtype=np.complex128)
+    for path, delay_s in zip(paths, delays_s, strict=True):
+        magnitude = path_response(path, source, receiver, frequency_hz, atmosphere, settings)
+        response += magnitude * np.exp(-2j * np.pi * frequency_hz * delay_s)
+    return response

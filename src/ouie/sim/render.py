@@ -26,6 +26,7 @@ from ouie.sim.acoustics import (
     PropagationSettings,
     path_response,
     propagation_paths,
+    transfer_function,
 )
 from ouie.sim.site import Building, Site
 
@@ -198,13 +199,16 @@ class Renderer:
         out: dict[int, Contribution] = {}
         for k, paths, first in plans:
             base = math.floor(first) - PAD
-            response = np.zeros(freqs.size, dtype=np.complex128)
-            for path in paths:
-                relative = (emission.start_s + path.delay_s) * rate - base
-                magnitude = path_response(
-                    path, emission.xyz, self.sensor_xyz[k], freqs, self.atmosphere, self.propagation
-                )
-                response += magnitude * np.exp(-2j * np.pi * freqs * relative / rate)
+            delays_s = [((emission.start_s + p.delay_s) * rate - base) / rate for p in paths]
+            response = transfer_function(
+                paths,
+                delays_s,
+                emission.xyz,
+                self.sensor_xyz[k],
+                freqs,
+                self.atmosphere,
+                self.propagation,
+            )
             scale = db_spl_to_digital(emission.level_db_spl, float(self.sensitivity[k]))
             received = irfft(spectrum * response, n_fft) * scale
             out[k] = Contribution(base, np.asarray(received, dtype=np.float32))
