@@ -4,7 +4,6 @@ give a loadable model and a build.json the source-disjoint evaluation can read."
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import torch
 
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.builds import read_build
-from ouie.node.classifiers.audioset_map import AUDIOSET_MIDS
 from ouie.node.classifiers.compact import load
 from ouie.train import distill
 from ouie.train.teacher_head import (
@@ -30,9 +28,10 @@ from ouie.train.teachers import (
     WINDOW,
     YAMNET_CLASSES,
     TeacherCache,
-    TeacherOutputs,
     clip_windows,
 )
+from tests.train.tiny_cache import class_csv as _class_csv
+from tests.train.tiny_cache import tiny_cache as _tiny_cache
 
 GUNSHOT = EVENT_LABELS.index(EventLabel.GUNSHOT)
 
@@ -83,57 +82,6 @@ def test_linear_head_learns_a_separable_label() -> None:
     auc = (positive[:, None] > negative[None, :]).mean()
     assert auc > 0.98
     assert positive.mean() > negative.mean() + 0.3
-
-
-def _class_csv(path: Path, n: int) -> None:
-    mids = [mid for group in AUDIOSET_MIDS.values() for mid in group]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["index", "mid", "display_name"])
-        for i in range(n):
-            mid = mids[i] if i < len(mids) else f"/m/fake{i}"
-            writer.writerow([i, mid, f"class {i}"])
-
-
-def _tiny_cache(path: Path, rng: np.random.Generator, unlabelled: bool = False) -> None:
-    clips = [
-        ("a/g1.flac", "gunshot", "src/one"),
-        ("a/n1.flac", "rain", "src/one"),
-        ("b/g2.flac", "gunshot", "src/two"),
-        ("b/n2.flac", "speech", "src/two"),
-    ]
-    if unlabelled:
-        clips.append(("c/u1.flac", UNLABELLED, "debian:pkg"))
-    per_clip = 6
-    n = per_clip * len(clips)
-    patches = rng.normal(-4.0, 1.0, (n, 96, 64)).astype(np.float16)
-    yamnet = np.zeros((n, 521), np.float32)
-    yamnet[:per_clip, 0] = 0.9  # the first mapped mid is a gunshot one
-    TeacherCache(
-        files=[c[0] for c in clips],
-        labels=[c[1] for c in clips],
-        sources=[c[2] for c in clips],
-        clip_of_window=np.repeat(np.arange(len(clips), dtype=np.int32), per_clip),
-        patches=patches,
-        outputs=TeacherOutputs(
-            yamnet,
-            rng.standard_normal((n, 1024)).astype(np.float32),
-            np.zeros((n, 527), np.float32),
-            rng.standard_normal((n, 512)).astype(np.float32),
-        ),
-        teacher_ids=("yamnet-tflite@test", "mn04@test"),
-    ).save(path)
-
-
-@pytest.fixture
-def tiny(tmp_path: Path) -> tuple[Path, Path]:
-    models = tmp_path / "models"
-    models.mkdir()
-    _class_csv(models / YAMNET_CLASSES, 521)
-    _class_csv(models / MN04_CLASSES, 527)
-    cache = tmp_path / "cache.npz"
-    _tiny_cache(cache, np.random.default_rng(3))
-    return cache, models
 
 
 def test_cache_round_trips(tiny: tuple[Path, Path]) -> None:

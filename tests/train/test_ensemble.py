@@ -12,23 +12,11 @@ import pytest
 from ouie.eval.builds import read_build
 from ouie.node.classifiers.compact import load
 from ouie.train import distill, ensemble
-from ouie.train.teachers import MN04_CLASSES, WINDOW, YAMNET_CLASSES
-from tests.train.test_distill import _class_csv, _tiny_cache
+from ouie.train.teachers import WINDOW
 
 
-@pytest.fixture
-def cache_and_models(tmp_path: Path) -> tuple[Path, Path]:
-    models = tmp_path / "models"
-    models.mkdir()
-    _class_csv(models / YAMNET_CLASSES, 521)
-    _class_csv(models / MN04_CLASSES, 527)
-    cache = tmp_path / "cache.npz"
-    _tiny_cache(cache, np.random.default_rng(3))
-    return cache, models
-
-
-def _build(cache_and_models: tuple[Path, Path], out: Path, seed: int, excluded: str) -> Path:
-    cache, models = cache_and_models
+def _build(tiny: tuple[Path, Path], out: Path, seed: int, excluded: str) -> Path:
+    cache, models = tiny
     config = distill.DistillConfig(
         (cache,),
         models,
@@ -44,9 +32,9 @@ def _build(cache_and_models: tuple[Path, Path], out: Path, seed: int, excluded: 
 
 
 def test_the_ensemble_scores_the_mean_of_its_members(
-    cache_and_models: tuple[Path, Path], tmp_path: Path
+    tiny: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    members = [_build(cache_and_models, tmp_path / f"m{s}", s, "src/two") for s in (1, 2)]
+    members = [_build(tiny, tmp_path / f"m{s}", s, "src/two") for s in (1, 2)]
     out = tmp_path / "ensemble"
     model_id = ensemble.build_ensemble(members, out, command="test")
     merged = load(out)
@@ -66,10 +54,10 @@ def test_the_ensemble_scores_the_mean_of_its_members(
 
 
 def test_members_that_left_out_different_sources_are_refused(
-    cache_and_models: tuple[Path, Path], tmp_path: Path
+    tiny: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    one = _build(cache_and_models, tmp_path / "one", 1, "src/one")
-    two = _build(cache_and_models, tmp_path / "two", 1, "src/two")
+    one = _build(tiny, tmp_path / "one", 1, "src/one")
+    two = _build(tiny, tmp_path / "two", 1, "src/two")
     with pytest.raises(ValueError, match="leave out different sources"):
         ensemble.build_ensemble([one, two], tmp_path / "out")
     assert (
@@ -80,9 +68,9 @@ def test_members_that_left_out_different_sources_are_refused(
 
 
 def test_a_folder_that_is_not_a_build_is_refused_in_one_line(
-    cache_and_models: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    one = _build(cache_and_models, tmp_path / "one", 1, "src/two")
+    one = _build(tiny, tmp_path / "one", 1, "src/two")
     empty = tmp_path / "empty"
     empty.mkdir()
     assert (
@@ -94,12 +82,10 @@ def test_a_folder_that_is_not_a_build_is_refused_in_one_line(
         ensemble.main(["--member", str(one), "--out", str(tmp_path / "o")])
 
 
-def test_the_data_card_describes_every_member(
-    cache_and_models: tuple[Path, Path], tmp_path: Path
-) -> None:
+def test_the_data_card_describes_every_member(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     from ouie.train import distill_card
 
-    members = [_build(cache_and_models, tmp_path / f"m{s}", s, "src/two") for s in (1, 2)]
+    members = [_build(tiny, tmp_path / f"m{s}", s, "src/two") for s in (1, 2)]
     out = tmp_path / "ensemble"
     ensemble.build_ensemble(members, out, command="python -m ouie.train.ensemble ...")
     data = tmp_path / "data"
