@@ -27,6 +27,11 @@ from ouie.train.ensemble import ENSEMBLE_FILE, EnsembleRecipe
 
 CARD_FILE = "DATA_CARD.md"
 FILES_LIST = "TRAINING_FILES.csv"
+RUNTIME_CONTRACT = (
+    "`logmel` [batch, 96, 64] (YAMNet-style log-mel patches, 16 kHz, 0.975 s windows), output "
+    "`scores` [batch, 8] in `EVENT_LABELS` order. onnxruntime only; no speech class exists in "
+    "the model."
+)
 
 
 @dataclass(frozen=True)
@@ -129,18 +134,14 @@ def render_card(
             f"- The mean of {len(members)} distilled networks' scores, in one graph "
             f"(`ouie.train.ensemble`): {', '.join(recipe.member_ids)}. Parameters "
             f"(exported): {sum(m.parameters for m in members)} in all.",
-            "- Input `logmel` [batch, 96, 64] (YAMNet-style log-mel patches, 16 kHz, 0.975 s "
-            "windows), output `scores` [batch, 8] in `EVENT_LABELS` order. onnxruntime only; "
-            "no speech class exists in the model.",
+            f"- Input {RUNTIME_CONTRACT}",
             f"- Command: `{recipe.command}`",
         ]
         for member_id, member in zip(recipe.member_ids, members, strict=True):
             member_sections += [f"### Member {member_id}", "", *_recipe_lines(member), ""]
     else:
         model = [
-            f"- Parameters (exported): {recipe.parameters}; input `logmel` [batch, 96, 64] "
-            "(YAMNet-style log-mel patches, 16 kHz, 0.975 s windows), output `scores` [batch, 8] "
-            "in `EVENT_LABELS` order. onnxruntime only; no speech class exists in the model.",
+            f"- Parameters (exported): {recipe.parameters}; input {RUNTIME_CONTRACT}",
             *_recipe_lines(recipe),
         ]
     lines = [
