@@ -40,6 +40,7 @@ from ouie.core.labels import EVENT_LABELS
 from ouie.core.model_base import StrictModel
 from ouie.eval.mixtures import AMBIENCE_LABELS
 from ouie.eval.source_result import SourceSplitResult
+from ouie.node.classifiers.compact import model_id_for
 from ouie.web.i18n import translate
 
 DossierLang = Literal["fr", "en"]
@@ -190,7 +191,7 @@ def model_cards(backends: Sequence[str]) -> list[ModelCard]:
         if backend in {"compact", "cascade", "auto"}:
             onnx = BUNDLED / "ouie_compact.onnx"
             model_id = (
-                f"ouie-compact@{hashlib.sha256(onnx.read_bytes()).hexdigest()[:8]}"
+                model_id_for(hashlib.sha256(onnx.read_bytes()).hexdigest())
                 if onnx.is_file()
                 else None
             )

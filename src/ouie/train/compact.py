@@ -44,6 +44,7 @@ from torch import nn
 
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.dataset import Clip, load_dataset, select_folds
+from ouie.node.classifiers.compact import model_id_for
 from ouie.node.frontends import yamnet as frontend
 from ouie.train import compact_data, compact_report
 from ouie.train.onnx_export import export_checked
@@ -437,7 +438,7 @@ def _train(config: TrainConfig, log: bool) -> TrainResult:
 
         info = BuildInfo(
             excluded_sources=list(config.exclude_sources),
-            model_id=f"ouie-compact@{digest[:8]}",
+            model_id=model_id_for(digest),
             trained_sources=sorted({c.source_repo for c in clips}),
         )
         (config.out_dir / BUILD_FILE).write_text(info.model_dump_json(indent=2) + "\n", "utf-8")

@@ -59,6 +59,7 @@ from torch import nn
 from ouie.core.labels import EVENT_LABELS
 from ouie.eval.builds import BUILD_FILE, BuildInfo
 from ouie.node.classifiers.audioset_map import AudioSetMapper, read_class_mids
+from ouie.node.classifiers.compact import model_id_for
 from ouie.node.frontends import yamnet as frontend
 from ouie.train.compact import CompactNet, export_onnx, write_digest
 from ouie.train.teacher_head import UNLABELLED, WindowLabels, label_windows, patch_peak_db
@@ -380,7 +381,7 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
     check = torch.from_numpy(data.patches[:16].astype(np.float32))
     worst = export_onnx(net, model_path, check)
     digest = write_digest(model_path)
-    model_id = f"ouie-compact@{digest[:8]}"
+    model_id = model_id_for(digest)
     recipe = Recipe(
         command=config.command,
         excluded_sources=list(config.exclude_sources),

@@ -29,6 +29,7 @@ from onnx import TensorProto, compose, helper
 from pydantic import BaseModel, ConfigDict, Field
 
 from ouie.eval.builds import BUILD_FILE, BuildInfo
+from ouie.node.classifiers.compact import model_id_for
 from ouie.train.compact import DIGEST_NAME, INPUT_NAME, MODEL_NAME, OUTPUT_NAME, write_digest
 from ouie.train.distill import RECIPE_FILE, Recipe
 
@@ -105,9 +106,9 @@ def build_ensemble(members: list[Path], out_dir: Path, command: str = "") -> str
     out_dir.mkdir(parents=True, exist_ok=True)
     model_path = out_dir / MODEL_NAME
     onnx.save(model, str(model_path))
-    model_id = f"ouie-compact@{write_digest(model_path)[:8]}"
+    model_id = model_id_for(write_digest(model_path))
     member_ids = [
-        f"ouie-compact@{(build / DIGEST_NAME).read_text(encoding='utf-8').split()[0][:8]}"
+        model_id_for((build / DIGEST_NAME).read_text(encoding="utf-8").split()[0])
         for build in members
     ]
     recipe = EnsembleRecipe(command=command, members=recipes, member_ids=member_ids)

@@ -43,6 +43,12 @@ WINDOW_SAMPLES = frontend.PATCH_SAMPLES
 DEFAULT_HOP_S = 0.25
 BATCH = 64  # patches per onnxruntime call
 
+
+def model_id_for(sha256_hex: str) -> str:
+    """ouie-compact's model id: the family and the first 8 hex digits of the file's sha256."""
+    return f"ouie-compact@{sha256_hex[:8]}"
+
+
 HOW_TO_GET = (
     "reinstall ouie (the model ships inside the package), or retrain it with "
     "`python -m ouie.train.compact --data DIR --out DIR` (needs the train extra)"
@@ -122,7 +128,7 @@ class CompactClassifier(ClassifierBase):
                 f"[n, {len(EVENT_LABELS)}]"
             )
         super().__init__(
-            model_id=f"ouie-compact@{hashlib.sha256(model).hexdigest()[:8]}",
+            model_id=model_id_for(hashlib.sha256(model).hexdigest()),
             sample_rate=SAMPLE_RATE,
             window_samples=WINDOW_SAMPLES,
             hop_samples=(
