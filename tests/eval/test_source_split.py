@@ -34,6 +34,7 @@ from ouie.eval.clip_recall import (
     false_clip_onsets,
     largest_allowance,
     recall_at_rate,
+    to_units,
 )
 from ouie.eval.runner import EvalError, EvalOptions
 from ouie.eval.source_data import group_by_source, load_items
@@ -267,6 +268,32 @@ PER_CLASS = (
     + [("siren", True, _scores(siren=s)) for s in (0.65, 0.55)]
     + [("scream", True, _scores(scream=s)) for s in (0.2, 0.0)]
 )
+
+
+def test_balanced_recall_weighs_every_source_of_a_label_the_same() -> None:
+    # 50 background non-targets at 0; gunshots: 20 of source "big" at .9 (all found at .5),
+    # 5 of "small" at .1 (none found), 2 of "tiny" at .9 (a cell under MIN_CELL_CLIPS);
+    # sirens: 5 of "small", 4 at .9.
+    rows = (
+        [("background", False, _scores())] * 50
+        + [("gunshot", True, _scores(gunshot=0.9))] * 20
+        + [("gunshot", True, _scores(gunshot=0.1))] * 5
+        + [("gunshot", True, _scores(gunshot=0.9))] * 2
+        + [("siren", True, _scores(siren=s)) for s in (0.9, 0.9, 0.9, 0.9, 0.0)]
+    )
+    groups = ["bg"] * 50 + ["big"] * 20 + ["small"] * 5 + ["tiny"] * 2 + ["small"] * 5
+    pool = clip_pool(rows, LABELS, groups)
+    point = at_class_thresholds(pool, to_units([0.5] * len(LABELS)), 0.02, 0.0)
+    assert (point.found, point.n_targets) == (26, 32)  # pooled recall 0.81
+    # cells: big gunshot 1.0, small gunshot 0.0, small siren 0.8 (tiny left out)
+    assert point.balanced_cells == 3
+    assert point.balanced_recall == pytest.approx((1.0 + 0.0 + 0.8) / 3)
+    # without sources every label is one cell: gunshot 22/27, siren 4/5
+    alone = at_class_thresholds(clip_pool(rows, LABELS), to_units([0.5] * len(LABELS)), 0.02, 0)
+    assert alone.balanced_cells == 2
+    assert alone.balanced_recall == pytest.approx((22 / 27 + 0.8) / 2)
+    with pytest.raises(ValueError, match="groups for"):
+        clip_pool(rows, LABELS, groups[:-1])
 
 
 def test_per_class_operating_points_are_exact() -> None:

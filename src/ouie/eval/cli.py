@@ -233,7 +233,13 @@ def _source_split(
 def _source_summary(result: SourceSplitResult, console: Console) -> None:
     from rich.table import Table
 
-    from ouie.eval.source_report import HEADERS, pooled_thresholds_text, summary_rows
+    from ouie.eval.clip_recall import FALSE_CLIP_RATES
+    from ouie.eval.source_report import (
+        HEADERS,
+        balanced_text,
+        pooled_thresholds_text,
+        summary_rows,
+    )
 
     table = Table(
         *HEADERS,
@@ -247,6 +253,14 @@ def _source_summary(result: SourceSplitResult, console: Console) -> None:
     console.print(table)
     console.print(
         f"pooled per-class thresholds at 2 %: {pooled_thresholds_text(result.overall.clip_recall)}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    rates = " / ".join(f"{rate:.0%}" for rate in FALSE_CLIP_RATES)
+    console.print(
+        f"balanced recall at {rates} false clips (each source's clips of a label weigh the "
+        f"same): all non-targets {balanced_text(result.overall.clip_recall)}; street "
+        f"non-targets {balanced_text(result.overall.street_clip_recall)}",
         highlight=False,
         soft_wrap=True,
     )

@@ -22,7 +22,14 @@ The scan is exact and needs no grid: a non-target clip i turns false at k ≥ e_
 e_i = min over c of the number of non-target clips whose class-c score is ≥ clip i's; with
 A false clips allowed, the largest k is the (A+1)-th smallest e_i minus one.
 
-**One threshold for every class (secondary, ``single_threshold``).** A target clip is found
+****Balanced recall (beside each per-class point).** Pooled recall counts clips, so the largest
+collections decide it (in ../shared one glass collection holds a third of the targets). At
+the same thresholds, the balanced recall is the mean, over the cells of target clips of one
+source and one label holding at least ``MIN_CELL_CLIPS`` clips, of each cell's recall: every
+recording source of every label weighs the same, as in a holdout of a few clips from each
+of several sources. Sources are known only where the pool was given them (``groups``).
+
+One threshold for every class (secondary, ``single_threshold``).** A target clip is found
 at t when its own class score is ≥ t, a non-target clip is false when its highest class
 score is ≥ t. The threshold reported is the lowest observed score (a target's own-class
 score or a non-target's highest score) whose false-clip rate is ≤ r; when none qualifies,
@@ -45,6 +52,9 @@ UNIT: int = 10**SCORE_DIGITS
 #: The false-clip rates reported, and the one the per-class recall is given at.
 FALSE_CLIP_RATES: tuple[float, ...] = (0.01, 0.02, 0.05)
 PER_CLASS_RATE = 0.02
+#: A (source, label) cell of target clips counts in the balanced recall from this many clips:
+#: a cell of one or two clips would move the mean by its coin flip.
+MIN_CELL_CLIPS = 5
 
 
 def to_units(values: npt.ArrayLike) -> IntArray:
@@ -65,6 +75,7 @@ class ClipPool:
     target_labels: tuple[str, ...]
     target_scores: IntArray  # [n_targets]: own-class score
     non_target_scores: IntArray  # [n_non_targets, n_labels]
+    target_groups: tuple[str, ...] = ()  # per target, its source ("" when not given)
 
     @property
     def n_targets(self) -> int:
@@ -85,17 +96,26 @@ class ClipPool:
         return np.asarray([self.labels.index(label) for label in self.target_labels], np.intp)
 
 
-def clip_pool(rows: Sequence[tuple[str, bool, Sequence[float]]], labels: Sequence[str]) -> ClipPool:
-    """``rows``: (label, is_target, class scores in ``labels`` order) per clip."""
+def clip_pool(
+    rows: Sequence[tuple[str, bool, Sequence[float]]],
+    labels: Sequence[str],
+    groups: Sequence[str] | None = None,
+) -> ClipPool:
+    """``rows``: (label, is_target, class scores in ``labels`` order) per clip; ``groups``:
+    each row's recording source, for the balanced recall (none given: one group)."""
+    if groups is not None and len(groups) != len(rows):
+        raise ValueError(f"{len(groups)} groups for {len(rows)} clips")
     target_labels: list[str] = []
     target_scores: list[float] = []
+    target_groups: list[str] = []
     non_target_scores: list[Sequence[float]] = []
-    for label, is_target, scores in rows:
+    for i, (label, is_target, scores) in enumerate(rows):
         if len(scores) != len(labels):
             raise ValueError(f"a clip of {label!r} has {len(scores)} scores for {len(labels)}")
         if is_target:
             target_labels.append(label)
             target_scores.append(float(scores[labels.index(label)]))
+            target_groups.append("" if groups is None else groups[i])
         else:
             non_target_scores.append(scores)
     matrix = (
@@ -103,7 +123,9 @@ def clip_pool(rows: Sequence[tuple[str, bool, Sequence[float]]], labels: Sequenc
         if non_target_scores
         else np.zeros((0, len(labels)), dtype=np.int64)
     )
-    return ClipPool(tuple(labels), tuple(target_labels), to_units(target_scores), matrix)
+    return ClipPool(
+        tuple(labels), tuple(target_labels), to_units(target_scores), matrix, tuple(target_groups)
+    )
 
 
 def allowed_false_clips(rate: float, n_non_targets: int) -> int:
@@ -127,6 +149,8 @@ class ClassPoint:
     n_non_targets: int
     false_clips_by_label: dict[str, int]  # non-target clips with class-c score ≥ t_c
     found_by_label: dict[str, tuple[int, int]]  # (found, clips) per label
+    balanced_recall: float | None = None  # mean recall of the cells (module docstring)
+    balanced_cells: int = 0  # (source, label) cells of ≥ MIN_CELL_CLIPS target clips
 
     @property
     def recall(self) -> float | None:
@@ -135,6 +159,17 @@ class ClassPoint:
     @property
     def false_clip_rate(self) -> float | None:
         return self.false_clips / self.n_non_targets if self.n_non_targets else None
+
+
+def balanced_recall(pool: ClipPool, hit: npt.NDArray[np.bool_]) -> tuple[float | None, int]:
+    """The mean recall over the (source, label) cells of ≥ ``MIN_CELL_CLIPS`` target clips,
+    and how many cells that is (None, 0 when there is none)."""
+    groups = pool.target_groups or ("",) * pool.n_targets
+    cells: dict[tuple[str, str], list[bool]] = {}
+    for group, label, found in zip(groups, pool.target_labels, hit.tolist(), strict=True):
+        cells.setdefault((group, label), []).append(bool(found))
+    recalls = [sum(v) / len(v) for v in cells.values() if len(v) >= MIN_CELL_CLIPS]
+    return (sum(recalls) / len(recalls), len(recalls)) if recalls else (None, 0)
 
 
 def class_thresholds(pool: ClipPool, allowed_per_label: int) -> IntArray:
@@ -182,6 +217,7 @@ def at_class_thresholds(pool: ClipPool, thresholds: IntArray, rate: float, q: fl
         label: (int(np.count_nonzero(hit[names == label])), int(np.count_nonzero(names == label)))
         for label in pool.labels
     }
+    balanced, cells = balanced_recall(pool, hit)
     return ClassPoint(
         max_false_clip_rate=rate,
         per_label_false_rate=q,
@@ -194,6 +230,8 @@ def at_class_thresholds(pool: ClipPool, thresholds: IntArray, rate: float, q: fl
             label: int(np.count_nonzero(over[:, i])) for i, label in enumerate(pool.labels)
         },
         found_by_label=found_by_label,
+        balanced_recall=balanced,
+        balanced_cells=cells,
     )
 
 

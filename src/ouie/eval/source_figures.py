@@ -90,7 +90,11 @@ def _class_recall(found: int, n: int) -> ClassRecall:
 
 
 def pool_of(outcomes: Sequence[ClipOutcome]) -> ClipPool:
-    return clip_pool([(o.item.clip.label, o.is_target, o.scores) for o in outcomes], LABELS)
+    return clip_pool(
+        [(o.item.clip.label, o.is_target, o.scores) for o in outcomes],
+        LABELS,
+        [o.item.source for o in outcomes],
+    )
 
 
 def _point(point: ClassPoint) -> RecallPoint:
@@ -105,6 +109,8 @@ def _point(point: ClassPoint) -> RecallPoint:
         false_clips=point.false_clips,
         n_non_targets=point.n_non_targets,
         false_clips_by_label=point.false_clips_by_label,
+        balanced_recall=_round(point.balanced_recall),
+        balanced_cells=point.balanced_cells,
     )
 
 

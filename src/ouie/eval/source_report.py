@@ -64,6 +64,14 @@ def pooled_thresholds_text(figures: ClipRecall | None) -> str:
     return f"q = {point.per_label_false_rate:.4f}: {pairs}"
 
 
+def balanced_text(figures: ClipRecall | None) -> str:
+    """Balanced recall at each rate, ``a / b / c``, and the cells it averages."""
+    if figures is None or not figures.points:
+        return "–"
+    values = " / ".join(_f(p.balanced_recall) for p in figures.points)
+    return f"{values} ({figures.points[0].balanced_cells} source × label cells)"
+
+
 def _deployed_cells(deployed: DeployedScores | None) -> list[str]:
     if deployed is None:
         return ["–", "–", "–", "–"]

@@ -34,6 +34,12 @@ class RecallPoint(_Strict):
     false_clips_by_label: dict[str, int] = Field(
         description="per label, non-target clips whose score of that label is ≥ its t_c"
     )
+    balanced_recall: float | None = Field(
+        default=None,
+        description="at the same thresholds, the mean recall over the (source, label) cells "
+        "of at least 5 target clips: every collection weighs the same; null without such a cell",
+    )
+    balanced_cells: int = Field(default=0, description="the cells in balanced_recall")
 
 
 class ClassRecall(_Strict):
