@@ -3,10 +3,12 @@
 The cascade (ouie-compact gating, the AudioSet teachers confirming) needs the teachers'
 files in the model directory, which ouie never downloads. ``auto`` is the cascade when
 YAMNet is installed (``ouie models import``), and the bundled ouie-compact otherwise; the
-model id says which one runs. Which is better depends on the model: with ouie-compact@
-162e0551 the cascade is ahead only at 5 % false clips against street non-targets on the
-source-disjoint yardstick, and behind everywhere else (docs/benchmarks.md), so the node's
-default backend is ``compact`` and ``auto`` is an opt-in.
+model id says which one runs. On the source-disjoint yardstick's balanced recall (every
+recording source of a label weighing the same; docs/benchmarks.md, session 10) the cascade
+is ahead of ouie-compact alone at every point and level with YAMNet zero-shot, with a sixth
+of YAMNet's false alarms, so ``auto`` is the backend to run where the teachers are
+installed. The node's default backend is still ``compact``: making ``auto`` the default
+changes what every node with the teachers installed runs, and is its own step.
 """
 
 from __future__ import annotations
