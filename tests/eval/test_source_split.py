@@ -661,6 +661,7 @@ def test_cli_writes_json_report_and_summary(
     assert result.split == "source" and result.data_dirs == [str(main), str(extra)]
     assert len(result.sources) == 4 and result.mode == "clips"
     assert "pooled" in run.stderr and "o/d" in run.stderr
+    assert "balanced recall at 1% / 2% / 5% false clips" in run.stderr
     assert "<table>" in html.read_text(encoding="utf-8")
 
 
