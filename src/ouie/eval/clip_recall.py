@@ -22,14 +22,14 @@ The scan is exact and needs no grid: a non-target clip i turns false at k ≥ e_
 e_i = min over c of the number of non-target clips whose class-c score is ≥ clip i's; with
 A false clips allowed, the largest k is the (A+1)-th smallest e_i minus one.
 
-****Balanced recall (beside each per-class point).** Pooled recall counts clips, so the largest
+**Balanced recall (beside each per-class point).** Pooled recall counts clips, so the largest
 collections decide it (in ../shared one glass collection holds a third of the targets). At
 the same thresholds, the balanced recall is the mean, over the cells of target clips of one
 source and one label holding at least ``MIN_CELL_CLIPS`` clips, of each cell's recall: every
 recording source of every label weighs the same, as in a holdout of a few clips from each
 of several sources. Sources are known only where the pool was given them (``groups``).
 
-One threshold for every class (secondary, ``single_threshold``).** A target clip is found
+**One threshold for every class (secondary, ``single_threshold``).** A target clip is found
 at t when its own class score is ≥ t, a non-target clip is false when its highest class
 score is ≥ t. The threshold reported is the lowest observed score (a target's own-class
 score or a non-target's highest score) whose false-clip rate is ≤ r; when none qualifies,
