@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ouie.core.labels import EVENT_LABELS
-from ouie.eval.alarm_tune import GRID, SECONDS_PER_DAY
+from ouie.eval.alarm_tune import GRID, lowest_meeting
 from ouie.eval.mixtures import AMBIENCE_LABELS, SPEECH_LABELS
 
 LABELS = [label.value for label in EVENT_LABELS]
@@ -59,11 +59,10 @@ def rate_rule(street_only: bool, per_day: float = 72.0) -> Rule:
         seconds = float(c.seconds[negatives].sum())
         chosen = np.full(len(LABELS), GRID[-1])
         for j in range(len(LABELS)):
-            for t in GRID:
-                over = int((c.scores[negatives, j] >= t).sum())
-                if over * SECONDS_PER_DAY <= per_day * seconds:
-                    chosen[j] = t
-                    break
+            counts = [int((c.scores[negatives, j] >= t).sum()) for t in GRID]
+            index = lowest_meeting(counts, seconds, per_day)
+            if index is not None:
+                chosen[j] = GRID[index]
         return chosen
 
     return choose
