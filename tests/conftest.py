@@ -8,6 +8,7 @@ missing data folder or service cannot pass silently."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,21 @@ from tests._services import (  # noqa: F401  (pytest hooks: the needs(...) marke
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("OUIE_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_installed_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """An empty default model directory for every test. The node's default backend, ``auto``,
+    runs the cascade where the AudioSet teachers are installed: without this, a developer who
+    ran ``ouie models import`` would test another classifier than a fresh clone does. Tests
+    that need the teachers name their folder (``shared_models_dir``) or set OUIE_MODEL_DIR."""
+    saved = os.environ.get("OUIE_MODEL_DIR")
+    os.environ["OUIE_MODEL_DIR"] = str(tmp_path_factory.mktemp("no-installed-models"))
+    yield
+    if saved is None:
+        os.environ.pop("OUIE_MODEL_DIR", None)
+    else:
+        os.environ["OUIE_MODEL_DIR"] = saved
 
 
 @pytest.fixture(scope="session")

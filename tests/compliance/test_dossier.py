@@ -45,7 +45,7 @@ def _street(name: str, seconds: float, events: list[str]) -> ClipScoreRow:
 
 
 def _detection(
-    backend: str = "compact",
+    backend: str = "cascade",  # what examples/production/node.yaml runs
     found: int = 123,
     targets: int = 456,
     per_hour: float = 2.5,
@@ -136,6 +136,11 @@ def test_dossier_has_four_parts_in_french_with_figures_from_the_inputs(tmp_path:
     # audit anchoring is off in the example: the log is not called tamper-evident
     assert "Ancrage de l'audit désactivé" in text and "pas présenté comme infalsifiable" in text
     assert "ne quitte pas la mémoire du capteur" in text
+    # the cascade's three models, each with its card: ouie-compact's own, the teachers' third-party
+    assert "| cascade (compact) | ouie-compact@" in text and "DATA_CARD.md" in text
+    assert "| cascade (yamnet) | yamnet-tflite@0a266465 | modèle AudioSet tiers" in text
+    assert "| cascade (mn04) | — | modèle AudioSet tiers" in text
+    assert "n'est pas celui que les capteurs" not in text  # measured = configured
     pdf = (tmp_path / "out" / "dossier.pdf").read_bytes()
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") >= 5
 
@@ -156,7 +161,7 @@ def test_other_inputs_give_other_figures(tmp_path: Path) -> None:
     # more event would be 10 per day, above the 0.2 criterion, so it is not called met
     assert "0 tous fonds, 0 ambiances de rue : **non démontré en laboratoire**" in text
     # the measured classifier is not the one the sensors run: said, not hidden
-    assert "n'est pas celui que les capteurs configurés utilisent (compact)" in text
+    assert "n'est pas celui que les capteurs configurés utilisent (cascade)" in text
 
 
 def test_without_a_detection_run_the_dossier_says_so(tmp_path: Path) -> None:

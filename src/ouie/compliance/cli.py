@@ -292,7 +292,7 @@ def eval_privacy(
     espeak: Annotated[bool, typer.Option(help="include espeak-ng speech")] = True,
     backend: Annotated[
         str | None,
-        typer.Option(help="classifier backend (default: compact, else the first that loads)"),
+        typer.Option(help="classifier backend (default: the config's, else the first that loads)"),
     ] = None,
     model_dir: Annotated[Path | None, typer.Option(help="model folder")] = None,
     config: Annotated[
@@ -329,8 +329,9 @@ def eval_privacy(
     except (ConfigError, ClassifierError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(2) from exc
-    if used != (backend or "compact"):
-        err.print(f"[yellow]backend compact unavailable; using {used}[/yellow]")
+    wanted = backend or settings.classifier.backend
+    if used != wanted:
+        err.print(f"[yellow]backend {wanted} unavailable; using {used}[/yellow]")
     count = 0
 
     def progress(_recording: object) -> None:
@@ -383,7 +384,8 @@ def eval_privacy(
 def _classifier(
     settings: NodeSettings, backend: str | None, model_dir: Path | None
 ) -> tuple[Classifier, str]:
-    """The requested backend; without one, ``compact`` and then any backend that loads."""
+    """The requested backend; without one, the configured one (``auto`` unless the config
+    names another) and then any backend that loads."""
     from ouie.node.classifiers.base import ClassifierError
     from ouie.node.classifiers.registry import backend_names, create_classifier
 

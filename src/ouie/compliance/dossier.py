@@ -40,7 +40,9 @@ from ouie.core.labels import EVENT_LABELS
 from ouie.core.model_base import StrictModel
 from ouie.eval.mixtures import AMBIENCE_LABELS
 from ouie.eval.source_result import SourceSplitResult
+from ouie.models.store import KNOWN_FILES
 from ouie.node.classifiers.compact import model_id_for
+from ouie.node.classifiers.yamnet import MODEL_FILE as YAMNET_FILE
 from ouie.web.i18n import translate
 
 DossierLang = Literal["fr", "en"]
@@ -174,7 +176,8 @@ def read_detection(path: Path) -> SourceSplitResult:
 
 
 class ModelCard(StrictModel):
-    backend: str
+    backend: str  # the sensors' configured backend
+    part: str  # the model of that backend this card is about (compact, yamnet, mn04)
     model_id: str | None
     card: str | None  # path of the data card, relative to the package
     training_clips: int | None
@@ -182,48 +185,65 @@ class ModelCard(StrictModel):
     training_labels: int | None
 
 
+#: The models each backend runs. The cascade's ouie-compact gates and the AudioSet teachers
+#: confirm; ``auto`` is the cascade where the teachers are installed and ouie-compact alone
+#: elsewhere, so its cards are every model it may run.
+BACKEND_PARTS: dict[str, tuple[str, ...]] = {
+    "cascade": ("compact", "yamnet", "mn04"),
+    "auto": ("compact", "yamnet", "mn04"),
+}
+
+
+def _compact_card(backend: str) -> ModelCard:
+    onnx = BUNDLED / "ouie_compact.onnx"
+    model_id = (
+        model_id_for(hashlib.sha256(onnx.read_bytes()).hexdigest()) if onnx.is_file() else None
+    )
+    clips = sources = labels = None
+    listing = BUNDLED / "TRAINING_FILES.csv"
+    if listing.is_file():
+        with listing.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        clips = len(rows)
+        sources = len({row.get("source_repo", "") for row in rows})
+        labels = len({row.get("label", "") for row in rows})
+    return ModelCard(
+        backend=backend,
+        part="compact",
+        model_id=model_id,
+        card="src/ouie/models_bundled/DATA_CARD.md",
+        training_clips=clips,
+        training_sources=sources,
+        training_labels=labels,
+    )
+
+
+def _third_party_card(backend: str, part: str) -> ModelCard:
+    # YAMNet's file is checked against a known digest, so its id is known here; mn04's ONNX
+    # is exported on the sensor from the checked state_dict, and its id is the sensor's.
+    known = KNOWN_FILES[YAMNET_FILE].sha256 if part == "yamnet" else None
+    return ModelCard(
+        backend=backend,
+        part=part,
+        model_id=f"yamnet-tflite@{known[:8]}" if known else None,
+        card=None,
+        training_clips=None,
+        training_sources=None,
+        training_labels=None,
+    )
+
+
 def model_cards(backends: Sequence[str]) -> list[ModelCard]:
-    """The classifiers the sensors run, with what their data cards say. ouie-compact's card
+    """Every model the sensors run, with what their data cards say. ouie-compact's card
     and its list of training files ship with the package; the AudioSet taggers (YAMNet,
     mn04) were trained by others on AudioSet, which has no per-file list here."""
     cards = []
     for backend in sorted(set(backends)):
-        if backend in {"compact", "cascade", "auto"}:
-            onnx = BUNDLED / "ouie_compact.onnx"
-            model_id = (
-                model_id_for(hashlib.sha256(onnx.read_bytes()).hexdigest())
-                if onnx.is_file()
-                else None
-            )
-            clips = sources = labels = None
-            listing = BUNDLED / "TRAINING_FILES.csv"
-            if listing.is_file():
-                with listing.open(encoding="utf-8", newline="") as handle:
-                    rows = list(csv.DictReader(handle))
-                clips = len(rows)
-                sources = len({row.get("source_repo", "") for row in rows})
-                labels = len({row.get("label", "") for row in rows})
-            cards.append(
-                ModelCard(
-                    backend=backend,
-                    model_id=model_id,
-                    card="src/ouie/models_bundled/DATA_CARD.md",
-                    training_clips=clips,
-                    training_sources=sources,
-                    training_labels=labels,
-                )
-            )
-        else:
-            cards.append(
-                ModelCard(
-                    backend=backend,
-                    model_id=None,
-                    card=None,
-                    training_clips=None,
-                    training_sources=None,
-                    training_labels=None,
-                )
-            )
+        for part in BACKEND_PARTS.get(backend, (backend,)):
+            if part == "compact":
+                cards.append(_compact_card(backend))
+            else:
+                cards.append(_third_party_card(backend, part))
     return cards
 
 

@@ -4,7 +4,9 @@ Every backend shares ``ClassifierSettings`` (model folder, threads, hop) and add
 fields in a subclass whose ``backend`` is a ``Literal`` naming it; ``BackendSettings`` is the
 union of those, discriminated by ``backend``, so a setting of another backend (``gate`` under
 ``backend: yamnet``, say) or a misspelt backend name is refused when the file is loaded.
-``backend`` may be left out and means ``compact``, as it always has.
+``backend`` may be left out and means ``auto``: the cascade where the AudioSet teachers are
+installed, the bundled ouie-compact elsewhere (``ouie.node.classifiers.auto``). It used to
+mean ``compact``; a node that must run ouie-compact alone says ``backend: compact``.
 
 The models live here, not beside each backend in ``ouie.node.classifiers``, because config
 sits below the node in the layers: the node's settings tree must be readable (``ouie
@@ -21,7 +23,7 @@ from pydantic import Discriminator, Field, Tag
 
 from ouie.config.base import Section
 
-DEFAULT_BACKEND = "compact"
+DEFAULT_BACKEND = "auto"
 
 
 class ClassifierSettings(Section):
@@ -73,7 +75,7 @@ class AutoSettings(GatedSettings):
 
 
 def _backend_of(value: Any) -> str:
-    """The tag of a raw section (dict) or a model; a section without one is compact."""
+    """The tag of a raw section (dict) or a model; a section without one is ``auto``."""
     if isinstance(value, dict):
         return str(value.get("backend", DEFAULT_BACKEND))
     return str(getattr(value, "backend", DEFAULT_BACKEND))

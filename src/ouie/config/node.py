@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ouie.config.base import Section
-from ouie.config.classifiers import BackendSettings, CompactSettings
+from ouie.config.classifiers import AutoSettings, BackendSettings
 from ouie.config.security import NodeIdentitySettings, TlsSettings
 from ouie.core.labels import EventLabel
 
@@ -123,7 +123,7 @@ class NodeSettings(BaseSettings):
     )
     ring_buffer_s: float = Field(default=4.0, ge=1.0, le=30.0)
     classifier: BackendSettings = Field(
-        default_factory=CompactSettings, description="the backend, by ``backend``, and its settings"
+        default_factory=AutoSettings, description="the backend, by ``backend``, and its settings"
     )
     events: EventSettings = Field(default_factory=EventSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated, Literal, TypeVar
 
 import typer
 
+from ouie.config.classifiers import DEFAULT_BACKEND
+
 T = TypeVar("T")
 
 if TYPE_CHECKING:
@@ -121,7 +123,7 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
-    backend: Annotated[str, typer.Option(help="classifier backend")] = "compact",
+    backend: Annotated[str, typer.Option(help="classifier backend")] = DEFAULT_BACKEND,
     mode: Annotated[Mode, typer.Option(help="isolated clips, synthetic mixtures, or both")] = (
         Mode.BOTH
     ),
@@ -336,7 +338,7 @@ def tune(
             show_default=False,
         ),
     ],
-    backend: Annotated[str, typer.Option(help="classifier backend")] = "compact",
+    backend: Annotated[str, typer.Option(help="classifier backend")] = DEFAULT_BACKEND,
     split: Annotated[
         Split,
         typer.Option(

@@ -25,6 +25,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from ouie.config.classifiers import DEFAULT_BACKEND
 from ouie.config.loader import ConfigError, load_settings
 from ouie.config.node import NodeSettings
 from ouie.core.labels import EVENT_LABELS
@@ -103,7 +104,7 @@ class NoProgress:
 @dataclass(frozen=True)
 class EvalOptions:
     data_dir: Path
-    backend: str = "compact"
+    backend: str = DEFAULT_BACKEND
     mode: EvalMode = "both"
     fold: int | None = None
     device: Literal["cpu", "cuda"] = "cpu"

@@ -81,7 +81,7 @@ from ouie.privacy.speech_guard import SpeechGuard
 
 #: Backends trained on ouie's datasets: their figures are source-disjoint only with builds
 #: that left the held-out source out. Every other backend (the AudioSet taggers) is zero-shot.
-TRAINED_BACKENDS = frozenset({"compact", "cascade"})  # cascade: compact gates
+TRAINED_BACKENDS = frozenset({"compact", "cascade", "auto"})  # cascade, auto: compact gates
 
 FloatArray = npt.NDArray[np.float32]
 ClassifierFactory = Callable[[EvalOptions, NodeSettings], Classifier]

@@ -23,7 +23,7 @@ def detect(
         list[Path], typer.Argument(help="audio files or folders (WAV/FLAC/OGG)", show_default=False)
     ],
     backend: Annotated[
-        str | None, typer.Option(help="classifier backend (default: config or compact)")
+        str | None, typer.Option(help="classifier backend (default: the config's, else auto)")
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--format", help="output format")] = (
         OutputFormat.TABLE

@@ -10,6 +10,8 @@ from typing import Annotated, Any
 
 import typer
 
+from ouie.config.classifiers import DEFAULT_BACKEND
+
 sim_app = typer.Typer(
     name="sim",
     help="The digital twin: simulated streets, real nodes, a real hub.",
@@ -120,7 +122,7 @@ def run(
     site: Annotated[
         str | None, typer.Option(help="bundled site name or site directory (default: bundled)")
     ] = None,
-    backend: Annotated[str, typer.Option(help="classifier backend of the nodes")] = "compact",
+    backend: Annotated[str, typer.Option(help="classifier backend of the nodes")] = DEFAULT_BACKEND,
     model_dir: Annotated[
         Path | None, typer.Option(help="model folder for the backend", file_okay=False)
     ] = None,
@@ -207,7 +209,7 @@ def demo(
     broker: Annotated[
         str | None, typer.Option(help="mqtt://host:port instead of the in-process bus")
     ] = None,
-    backend: Annotated[str, typer.Option(help="classifier backend of the nodes")] = "compact",
+    backend: Annotated[str, typer.Option(help="classifier backend of the nodes")] = DEFAULT_BACKEND,
     model_dir: Annotated[
         Path | None, typer.Option(help="model folder for the backend", file_okay=False)
     ] = None,

@@ -27,6 +27,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from ouie.config.classifiers import DEFAULT_BACKEND
 from ouie.config.site import BUNDLED_SITE
 from ouie.core.timebase import utc_now
 from ouie.sim.hubclient import LocalHub
@@ -50,7 +51,7 @@ class DemoOptions:
     json_out: Path | None = None
     realtime: bool | None = None  # None: real time when interactive, fast when headless
     broker: str | None = None
-    backend: str = "compact"
+    backend: str = DEFAULT_BACKEND
     model_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = 8080

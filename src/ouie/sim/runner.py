@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 from pydantic import Field
 
-from ouie.config.classifiers import ClassifierSettings
+from ouie.config.classifiers import DEFAULT_BACKEND, ClassifierSettings
 from ouie.config.node import EventSettings, NodeSettings
 from ouie.core.model_base import StrictModel
 from ouie.core.timebase import utc_now
@@ -63,7 +63,7 @@ API_READ_MAX_SENSORS = 64
 
 
 class SimSettings(StrictModel):
-    backend: str = Field(default="compact", description="classifier backend of every node")
+    backend: str = Field(default=DEFAULT_BACKEND, description="classifier backend of every node")
     sample_rate: int | None = Field(default=None, description="render rate; None: the model's")
     chunk_s: float = Field(default=0.1, gt=0.0, le=2.0, description="capture chunk")
     realtime: bool = False

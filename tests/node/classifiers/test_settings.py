@@ -38,10 +38,12 @@ def test_every_backend_has_a_module_and_a_settings_model() -> None:
         assert model().backend == name
 
 
-def test_a_section_without_backend_is_compact() -> None:
+def test_a_section_without_backend_is_auto() -> None:
     settings = NodeSettings.model_validate({"classifier": {"threads": 2}})
-    assert isinstance(settings.classifier, CompactSettings) and settings.classifier.threads == 2
-    assert isinstance(NodeSettings().classifier, CompactSettings)
+    assert isinstance(settings.classifier, AutoSettings) and settings.classifier.threads == 2
+    assert isinstance(NodeSettings().classifier, AutoSettings)
+    compact = NodeSettings.model_validate({"classifier": {"backend": "compact"}})
+    assert isinstance(compact.classifier, CompactSettings)
 
 
 @pytest.mark.parametrize(
@@ -82,7 +84,8 @@ def test_the_examples_have_classifier_sections() -> None:
 def test_example_classifier_sections_still_load(path: Path) -> None:
     # the examples under bad/ break other rules (for `ouie check`), never the classifier's
     section = read_yaml(path)["classifier"]
-    assert isinstance(TypeAdapter(BackendSettings).validate_python(section), CompactSettings)
+    settings = TypeAdapter(BackendSettings).validate_python(section)
+    assert type(settings) is BACKEND_MODELS[section.get("backend", "auto")]
 
 
 def test_the_registry_resolves_a_plain_request() -> None:

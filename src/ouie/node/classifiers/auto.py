@@ -7,8 +7,10 @@ model id says which one runs. On the source-disjoint yardstick's balanced recall
 recording source of a label weighing the same; docs/benchmarks.md, session 10) the cascade
 is ahead of ouie-compact alone at every point and level with YAMNet zero-shot, with a sixth
 of YAMNet's false alarms, so ``auto`` is the backend to run where the teachers are
-installed. The node's default backend is still ``compact``: making ``auto`` the default
-changes what every node with the teachers installed runs, and is its own step.
+installed, and the node's default: a ``classifier:`` section without ``backend`` (or no section)
+means ``auto``. A deployment whose DPIA and dossier quote one classifier's figures names that
+backend instead (``examples/production/node.yaml`` says ``cascade``), so a sensor missing the
+teachers fails to start rather than running another model than the one measured.
 """
 
 from __future__ import annotations
