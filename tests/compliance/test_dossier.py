@@ -16,9 +16,12 @@ from ouie.core.labels import EVENT_LABELS
 from ouie.eval.result import Timing
 from ouie.eval.source_result import (
     ClassRecall,
+    ClipRecall,
     ClipScoreRow,
     DeployedScores,
     OverallBlock,
+    RecallPoint,
+    SingleThresholdRecall,
     SourceSplitResult,
 )
 from tests.compliance.test_dpia import PRODUCTION, _report
@@ -98,6 +101,30 @@ def _detection(
     )
 
 
+def _clip_recall(pooled: float, balanced: float) -> ClipRecall:
+    point = RecallPoint(
+        max_false_clip_rate=0.02,
+        per_label_false_rate=0.003,
+        thresholds={},
+        recall=pooled,
+        found=0,
+        n_targets=0,
+        false_clip_rate=0.02,
+        false_clips=0,
+        n_non_targets=0,
+        false_clips_by_label={},
+        balanced_recall=balanced,
+        balanced_cells=14,
+    )
+    return ClipRecall(
+        basis="own",
+        points=[point],
+        per_class_rate=0.02,
+        per_class={},
+        single_threshold=SingleThresholdRecall(points=[], per_class={}),
+    )
+
+
 def _inputs(tmp_path: Path, **report: object) -> tuple[Path, Path]:
     privacy = tmp_path / "privacy.json"
     write_report(_report(**report), privacy)
@@ -171,6 +198,27 @@ def test_without_a_detection_run_the_dossier_says_so(tmp_path: Path) -> None:
     assert "Aucune mesure de détection n'a été fournie" in text
     assert "| fausses alertes par capteur et par jour d'écoute, au plus | 0,20 | non mesurée |" in (
         text
+    )
+
+
+def test_the_balanced_recall_is_shown_beside_the_pooled_one(tmp_path: Path) -> None:
+    privacy, detection = _inputs(tmp_path)
+    result = _detection()
+    overall = result.overall.model_copy(
+        update={
+            "clip_recall": _clip_recall(pooled=0.179, balanced=0.406),
+            "street_clip_recall": _clip_recall(pooled=0.421, balanced=0.635),
+        }
+    )
+    detection.write_text(
+        result.model_copy(update={"overall": overall}).model_dump_json(), encoding="utf-8"
+    )
+    generate_dossier(PRODUCTION, privacy, tmp_path / "out", detection, pdf=False)
+    text = (tmp_path / "out" / "dossier.md").read_text(encoding="utf-8")
+    assert "sans seuil réglé (tous sons / ambiances de rue) | 17,9 % / 42,1 % |" in text
+    assert (
+        "chaque source d'un son pesant autant (tous sons / ambiances de rue) | 40,6 % / 63,5 %"
+        in (text)
     )
 
 

@@ -81,6 +81,10 @@ class DetectionFigures(StrictModel):
     per_class: list[ClassFigure]
     recall_at_2pct: float | None  # threshold-free, all non-targets
     street_recall_at_2pct: float | None
+    # the same, each (source, label) cell of targets weighing alike (docs/eval.md): one large
+    # collection cannot decide it, as it decides the pooled figure
+    balanced_recall_at_2pct: float | None
+    street_balanced_recall_at_2pct: float | None
     background_hours: float | None
     background_events: int | None
     false_alarms_per_hour: float | None
@@ -99,12 +103,14 @@ class DetectionFigures(StrictModel):
     same_backend: bool
 
 
-def _recall_at(recall: Any, rate: float) -> float | None:
+def _recall_at(recall: Any, rate: float, field: str = "recall") -> float | None:
+    """``field`` (``recall``, pooled, or ``balanced_recall``) of the point at ``rate``."""
     if recall is None:
         return None
     for point in recall.points:
         if abs(point.max_false_clip_rate - rate) < 1e-9:
-            return float(point.recall) if point.recall is not None else None
+            value = getattr(point, field)
+            return float(value) if value is not None else None
     return None
 
 
@@ -144,6 +150,10 @@ def detection_figures(
         per_class=per_class,
         recall_at_2pct=_recall_at(overall.clip_recall, 0.02),
         street_recall_at_2pct=_recall_at(overall.street_clip_recall, 0.02),
+        balanced_recall_at_2pct=_recall_at(overall.clip_recall, 0.02, "balanced_recall"),
+        street_balanced_recall_at_2pct=_recall_at(
+            overall.street_clip_recall, 0.02, "balanced_recall"
+        ),
         background_hours=deployed.background_hours if deployed is not None else None,
         background_events=deployed.background_events if deployed is not None else None,
         false_alarms_per_hour=rate,
