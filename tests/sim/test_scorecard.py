@@ -12,6 +12,7 @@ from ouie.sim.scorecard import (
     aggregate,
     score,
 )
+from ouie.sim.sources import classifier_line
 
 ORIGIN = datetime(2026, 5, 1, 22, 0, tzinfo=UTC)
 
@@ -151,6 +152,8 @@ def test_scorecard_scores_every_shot() -> None:
         {
             "node_cpu": {"total_cpu_s": 1.2},
             "wall_s": 3.0,
+            "backend": "auto",
+            "model_id": "ouie-compact@12345678",
             "sources": {
                 "mode": "synthetic",
                 "dataset": None,
@@ -163,6 +166,8 @@ def test_scorecard_scores_every_shot() -> None:
     )
     combined = aggregate([card, card])
     assert combined["detected"] == 4 and combined["false_alarms"] == 4
+    # auto may be either model: the demo says which one heard the sounds
+    assert classifier_line(combined) == "classifier: ouie-compact@12345678 (backend auto)"
     assert combined["mislabelled"] == 2
     assert combined["localisation_error_m"]["n"] == 4
     assert combined["rounds"]["reported"] == 12

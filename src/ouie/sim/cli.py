@@ -149,7 +149,7 @@ def run(
     from ouie.models.store import ModelFileError
     from ouie.node.classifiers.base import ClassifierError
     from ouie.sim.runner import RunRequest, SimSettings, run_request
-    from ouie.sim.sources import sources_line
+    from ouie.sim.sources import classifier_line, sources_line
 
     _logging(log_level)
     request = RunRequest(
@@ -173,6 +173,7 @@ def run(
     console = Console()
     console.print(summary_table(card, f"{card['scenario']} on {card['site']}"))
     console.print(sources_line(card["sources"]), highlight=False)
+    console.print(classifier_line(card), highlight=False)
 
 
 @sim_app.command("list")
@@ -233,7 +234,7 @@ def demo(
     from ouie.models.store import ModelFileError
     from ouie.node.classifiers.base import ClassifierError
     from ouie.sim.demo import DemoOptions, run_demo
-    from ouie.sim.sources import sources_line
+    from ouie.sim.sources import classifier_line, sources_line
 
     _logging(log_level)
     options = DemoOptions(
@@ -260,6 +261,7 @@ def demo(
     _write_json(card, json_out)
     out.print(summary_table(card, f"ouie demo: {card['runs']} scenario run(s)"))
     out.print(sources_line(card["sources"]), highlight=False)
+    out.print(classifier_line(card), highlight=False)
     if headless:
         brief = {k: v for k, v in card.items() if k != "scenarios"}
         typer.echo(json.dumps(brief, ensure_ascii=False))

@@ -481,6 +481,9 @@ def aggregate(cards: list[dict[str, Any]]) -> dict[str, Any]:
             "total_cpu_s": round(cpu_s, 3),
         },
         "sources": combine([card["sources"] for card in cards if card.get("sources")]),
+        # one classifier for the whole demo: every run shares it
+        "backend": cards[0].get("backend") if cards else None,
+        "model_id": cards[0].get("model_id") if cards else None,
         "wall_s": round(sum(float(card["wall_s"]) for card in cards), 2),
         "scenarios": cards,
     }

@@ -50,6 +50,12 @@ def describe(built: BuiltScenario) -> dict[str, Any]:
     }
 
 
+def classifier_line(card: dict[str, Any]) -> str:
+    """What heard the sounds: ``auto`` is the cascade where the AudioSet teachers are installed
+    and ouie-compact alone elsewhere, so the model id is printed, not only the backend."""
+    return f"classifier: {card.get('model_id') or 'unknown'} (backend {card.get('backend')})"
+
+
 def sources_line(sources: dict[str, Any]) -> str:
     """One line for the terminal: what was played, and a warning when it was synthetic."""
     ambience = f"{sources.get('ambience', 'generated')} ambience"
