@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ouie.config.node import EventSettings, PrivacySettings
-from ouie.core.labels import EventLabel
+from ouie.core.labels import IMPULSIVE_LABELS, EventLabel
 from ouie.node.audio_io import mix_down, to_rate
 from ouie.node.classifiers.base import Classifier
 from ouie.node.dropout import has_cutoff
@@ -29,7 +29,11 @@ from ouie.privacy.speech_guard import VAD_RATE, SpeechGuard
 
 FloatArray = npt.NDArray[np.float32]
 CLIP_LEVEL = 0.999
-ONSET_LOOKBACK_S = 0.1  # look a little before the triggering window for the rise
+ONSET_LOOKBACK_S = 0.1  # the loudest moment is looked for from a little before the window
+#: and, for an impulsive class, the rise that leads to it up to this far before the window: a
+#: bang's first window may score under the threshold (ouie.node.onset). A sustained sound (a
+#: siren coming closer) rises slowly; walking back that far would only make its onset vaguer.
+ONSET_RISE_LOOKBACK_S = 1.0
 GUARD_BEFORE_S = 0.5
 GUARD_AFTER_S = 0.6
 #: How long after its onset the guard listens to a weak candidate (below the strict score),
@@ -106,9 +110,14 @@ class _EventBuilder:
 
     def pending(self, confirmation: Confirmation, audio_span: AudioSpan) -> _Pending:
         first, last = confirmation.first_frame, confirmation.confirm_frame
-        search_start = max(0, first.start_sample - round(ONSET_LOOKBACK_S * self.sample_rate))
-        audio = audio_span(search_start, first.end_sample)
-        onset = search_start + refine_onset(audio, self.sample_rate)
+        peak_start = max(0, first.start_sample - round(ONSET_LOOKBACK_S * self.sample_rate))
+        impulsive = confirmation.label in IMPULSIVE_LABELS
+        lookback = ONSET_RISE_LOOKBACK_S if impulsive else ONSET_LOOKBACK_S
+        rise_start = max(0, first.start_sample - round(lookback * self.sample_rate))
+        audio = audio_span(rise_start, first.end_sample)
+        rise_start = first.end_sample - audio.size  # the ring may hold less than asked
+        peak_from = max(0, peak_start - rise_start)
+        onset = rise_start + refine_onset(audio, self.sample_rate, peak_from=peak_from)
         weak = confirmation.peak_score < self.guard.settings.impulsive_threshold
         after = WEAK_GUARD_AFTER_S if weak else GUARD_AFTER_S
         guard_end = max(last.end_sample, onset + round(after * self.sample_rate))
