@@ -138,3 +138,31 @@ def test_batched_and_single_fits_agree_and_share_one_model() -> None:
     assert consistent(positions, onsets, C, 1.0, max_residual_m=1.0)
     onsets[2] += 0.05  # a late echo: 17 m of range no source position explains
     assert not consistent(positions, onsets, C, 1.0, max_residual_m=1.0)
+
+
+def test_three_sensors_whose_hyperbolae_cross_twice_give_an_area_not_the_wrong_crossing() -> None:
+    # the twin's square: a bang at (25, 1) heard by three far sensors only; its two time
+    # differences also fit (4, 52) exactly, where the fit used to land (55 m off, 19 m ellipse)
+    sensors = [(85.6, 74.2), (133.8, 105.8), (-99.7, 6.0)]
+    obs = []
+    for sx, sy in sensors:
+        d = math.sqrt((sx - 25.0) ** 2 + (sy - 1.0) ** 2 + (MOUNT - 1.5) ** 2)
+        obs.append(Observation(sx, sy, MOUNT, 100.0 + d / C, -20 * math.log10(d)))
+    fix = locate(obs, C, onset_sigma_s=0.002, source_up=1.5)
+    assert fix.method == "area"
+    assert math.hypot(fix.east - 25.0, fix.north - 1.0) <= fix.radius_m  # it holds the source
+
+
+def test_a_three_sensor_fix_is_never_on_the_wrong_crossing() -> None:
+    rng = np.random.default_rng(23)
+    located = 0
+    for _ in range(60):
+        obs, source = _trial(rng, 3, 0.0)
+        fix = locate(obs, C, onset_sigma_s=0.001, source_up=1.0)
+        error = math.hypot(fix.east - source[0], fix.north - source[1])
+        if fix.method == "tdoa":
+            located += 1
+            assert error < 1.0
+        else:
+            assert error <= fix.radius_m
+    assert located >= 10  # a single crossing still gives a point

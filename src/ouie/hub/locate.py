@@ -241,7 +241,64 @@ def locate(
         keep.pop(worst)
     assert solved is not None
     x, rms, jac = solved
+    if len(keep) == 3 and _second_crossing(
+        all_pos[keep], all_t[keep], c, source_up, max(prior_m, 0.5), x, bounds.hearing_m
+    ):
+        return bounds.area(observations)
     return _finish(observations, keep, all_pos, all_t, x, rms, jac, prior_m, bounds, max_distance_m)
+
+
+#: A second solution counts when it is within this many hearing ranges of every sensor that
+#: heard the sound: a loud bang carries past the nominal range, but not without limit.
+PLAUSIBLE_REACH = 1.5
+
+
+def _second_crossing(
+    positions: FloatArray,
+    onsets: FloatArray,
+    c: float,
+    source_up: float,
+    scale_m: float,
+    x: FloatArray,
+    hearing_m: float,
+) -> bool:
+    """Whether three sensors' onsets fit a second position as well as ``x``, one the sensors
+    could have heard. Three sensors give two time differences, two hyperbolae, and these may
+    cross twice: the fit lands on one crossing, and the ellipse drawn around it says nothing
+    of the other (the twin fixed a firework 55 m off, on the wrong crossing, with a 19 m
+    ellipse). Such a sound gets the area consistent with its onsets, not a point."""
+    t = onsets - onsets.min()
+    model = _TdoaModel(positions, t, c, source_up)
+    centroid = positions[:, :2].mean(axis=0)
+    spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
+    first = positions[int(np.argmin(t)), :2]
+    starts = [positions[i, :2] for i in range(len(positions))]
+    for angle in np.linspace(0.0, 2 * math.pi, 8, endpoint=False):
+        starts.append(centroid + 1.5 * spread * np.array([math.cos(angle), math.sin(angle)]))
+    for start in starts:
+        d0 = float(np.linalg.norm(start - first))
+        try:
+            result = least_squares(
+                model.residuals,
+                np.array([start[0], start[1], -d0 / c]),
+                jac=model.jacobian,
+                method="trf",
+                x_scale=np.array([10.0, 10.0, 10.0 / c]),
+                max_nfev=100,
+            )
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if not np.all(np.isfinite(result.x)):
+            continue
+        if float(np.sqrt(np.mean(result.fun**2))) > 2.0 * scale_m:
+            continue
+        other = result.x[:2]
+        if float(np.linalg.norm(other - x[:2])) <= max(5.0, 3.0 * scale_m):
+            continue  # the same crossing
+        reach = np.linalg.norm(positions[:, :2] - other, axis=1)
+        if float(np.max(reach)) <= PLAUSIBLE_REACH * hearing_m:
+            return True
+    return False
 
 
 def _finish(
