@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -143,6 +144,36 @@ def _gauss_newton(
     return x if np.all(np.isfinite(x)) else None
 
 
+def _ring_starts(positions: FloatArray, count: int) -> list[FloatArray]:
+    """``count`` starting points on a ring 1.5 sensor spreads around the sensors' centroid."""
+    centroid = positions[:, :2].mean(axis=0)
+    spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
+    return [
+        centroid + 1.5 * spread * np.array([math.cos(angle), math.sin(angle)])
+        for angle in np.linspace(0.0, 2 * math.pi, count, endpoint=False)
+    ]
+
+
+def _fit_from(
+    model: _TdoaModel, start: FloatArray, first: FloatArray, c: float, **options: Any
+) -> Any | None:
+    """``least_squares`` from a horizontal ``start`` (``t0`` from its distance to the first
+    sensor to hear), or None when it fails."""
+    d0 = float(np.linalg.norm(start - first))
+    try:
+        result = least_squares(
+            model.residuals,
+            np.array([start[0], start[1], -d0 / c]),
+            jac=model.jacobian,
+            method="trf",
+            x_scale=np.array([10.0, 10.0, 10.0 / c]),
+            **options,
+        )
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    return result if np.all(np.isfinite(result.x)) else None
+
+
 def _solve(
     positions: FloatArray, onsets: FloatArray, c: float, source_up: float, scale_m: float
 ) -> tuple[FloatArray, float, FloatArray] | None:
@@ -160,10 +191,7 @@ def _solve(
         starts.append(linear)
     starts += [centroid, first]
     if linear is None:
-        spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
-        for angle in np.linspace(0.0, 2 * math.pi, 4, endpoint=False):
-            offset = 1.5 * spread * np.array([math.cos(angle), math.sin(angle)])
-            starts.append(centroid + offset)
+        starts += _ring_starts(positions, 4)
     if linear is not None:
         # fast path: Gauss-Newton from the closed-form start; kept only when every residual
         # is at the noise level (then the soft-L1 optimum is the least-squares one)
@@ -173,22 +201,8 @@ def _solve(
             return fast, float(np.sqrt(np.mean(residuals(fast) ** 2))), jacobian(fast)
     best: tuple[FloatArray, float, FloatArray] | None = None
     for start in starts:
-        d0 = float(np.linalg.norm(start - first))
-        x0 = np.array([start[0], start[1], -d0 / c])
-        try:
-            result = least_squares(
-                residuals,
-                x0,
-                jac=jacobian,
-                loss="soft_l1",
-                f_scale=scale_m,
-                method="trf",
-                x_scale=np.array([10.0, 10.0, 10.0 / c]),
-                max_nfev=60,
-            )
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-        if not np.all(np.isfinite(result.x)):
+        result = _fit_from(model, start, first, c, loss="soft_l1", f_scale=scale_m, max_nfev=60)
+        if result is None:
             continue
         if best is None or result.cost < best[1]:
             best = (result.x, float(result.cost), result.jac)
@@ -269,28 +283,11 @@ def _second_crossing(
     ellipse). Such a sound gets the area consistent with its onsets, not a point."""
     t = onsets - onsets.min()
     model = _TdoaModel(positions, t, c, source_up)
-    centroid = positions[:, :2].mean(axis=0)
-    spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
     first = positions[int(np.argmin(t)), :2]
-    starts = [positions[i, :2] for i in range(len(positions))]
-    for angle in np.linspace(0.0, 2 * math.pi, 8, endpoint=False):
-        starts.append(centroid + 1.5 * spread * np.array([math.cos(angle), math.sin(angle)]))
+    starts = [positions[i, :2] for i in range(len(positions))] + _ring_starts(positions, 8)
     for start in starts:
-        d0 = float(np.linalg.norm(start - first))
-        try:
-            result = least_squares(
-                model.residuals,
-                np.array([start[0], start[1], -d0 / c]),
-                jac=model.jacobian,
-                method="trf",
-                x_scale=np.array([10.0, 10.0, 10.0 / c]),
-                max_nfev=100,
-            )
-        except (ValueError, np.linalg.LinAlgError):
-            continue
-        if not np.all(np.isfinite(result.x)):
-            continue
-        if float(np.sqrt(np.mean(result.fun**2))) > 2.0 * scale_m:
+        result = _fit_from(model, start, first, c, max_nfev=100)
+        if result is None or float(np.sqrt(np.mean(result.fun**2))) > 2.0 * scale_m:
             continue
         other = result.x[:2]
         if float(np.linalg.norm(other - x[:2])) <= max(5.0, 3.0 * scale_m):
