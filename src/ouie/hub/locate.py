@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -144,36 +143,6 @@ def _gauss_newton(
     return x if np.all(np.isfinite(x)) else None
 
 
-def _ring_starts(positions: FloatArray, count: int) -> list[FloatArray]:
-    """``count`` starting points on a ring 1.5 sensor spreads around the sensors' centroid."""
-    centroid = positions[:, :2].mean(axis=0)
-    spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
-    return [
-        centroid + 1.5 * spread * np.array([math.cos(angle), math.sin(angle)])
-        for angle in np.linspace(0.0, 2 * math.pi, count, endpoint=False)
-    ]
-
-
-def _fit_from(
-    model: _TdoaModel, start: FloatArray, first: FloatArray, c: float, **options: Any
-) -> Any | None:
-    """``least_squares`` from a horizontal ``start`` (``t0`` from its distance to the first
-    sensor to hear), or None when it fails."""
-    d0 = float(np.linalg.norm(start - first))
-    try:
-        result = least_squares(
-            model.residuals,
-            np.array([start[0], start[1], -d0 / c]),
-            jac=model.jacobian,
-            method="trf",
-            x_scale=np.array([10.0, 10.0, 10.0 / c]),
-            **options,
-        )
-    except (ValueError, np.linalg.LinAlgError):
-        return None
-    return result if np.all(np.isfinite(result.x)) else None
-
-
 def _solve(
     positions: FloatArray, onsets: FloatArray, c: float, source_up: float, scale_m: float
 ) -> tuple[FloatArray, float, FloatArray] | None:
@@ -191,7 +160,10 @@ def _solve(
         starts.append(linear)
     starts += [centroid, first]
     if linear is None:
-        starts += _ring_starts(positions, 4)
+        spread = float(np.max(np.linalg.norm(positions[:, :2] - centroid, axis=1))) + 1.0
+        for angle in np.linspace(0.0, 2 * math.pi, 4, endpoint=False):
+            offset = 1.5 * spread * np.array([math.cos(angle), math.sin(angle)])
+            starts.append(centroid + offset)
     if linear is not None:
         # fast path: Gauss-Newton from the closed-form start; kept only when every residual
         # is at the noise level (then the soft-L1 optimum is the least-squares one)
@@ -201,8 +173,22 @@ def _solve(
             return fast, float(np.sqrt(np.mean(residuals(fast) ** 2))), jacobian(fast)
     best: tuple[FloatArray, float, FloatArray] | None = None
     for start in starts:
-        result = _fit_from(model, start, first, c, loss="soft_l1", f_scale=scale_m, max_nfev=60)
-        if result is None:
+        d0 = float(np.linalg.norm(start - first))
+        x0 = np.array([start[0], start[1], -d0 / c])
+        try:
+            result = least_squares(
+                residuals,
+                x0,
+                jac=jacobian,
+                loss="soft_l1",
+                f_scale=scale_m,
+                method="trf",
+                x_scale=np.array([10.0, 10.0, 10.0 / c]),
+                max_nfev=60,
+            )
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        if not np.all(np.isfinite(result.x)):
             continue
         if best is None or result.cost < best[1]:
             best = (result.x, float(result.cost), result.jac)
@@ -267,6 +253,38 @@ def locate(
 PLAUSIBLE_REACH = 1.5
 
 
+def _crossings(
+    positions: FloatArray, onsets: FloatArray, c: float, source_up: float
+) -> list[FloatArray]:
+    """Every horizontal position whose travel times to three sensors differ exactly as their
+    onsets do. Subtracting the first sensor's range equation from the others' gives two
+    equations linear in ``(x, y, r_1)`` (as in ``_linear_start``): ``(x, y) = u + v r_1``, and
+    ``r_1 = |(x, y) - s_1|`` then makes a quadratic in ``r_1``, of at most two roots.
+    Collinear sensors leave ``(x, y)`` undetermined across their line: none is returned."""
+    shifted = positions - np.array([0.0, 0.0, source_up])
+    ref = int(np.argmin(onsets))
+    others = [i for i in range(len(onsets)) if i != ref]
+    s1 = shifted[ref]
+    d = (onsets[others] - onsets[ref]) * c
+    si = shifted[others]
+    a = 2.0 * (si[:, :2] - s1[:2])
+    b = np.sum(si**2, axis=1) - float(np.sum(s1**2)) - d**2
+    if abs(float(np.linalg.det(a))) < 1e-6 * float(np.sum(a**2)):
+        return []
+    u = np.linalg.solve(a, b)
+    v = np.linalg.solve(a, -2.0 * d)
+    w = u - s1[:2]
+    roots = np.roots([float(v @ v) - 1.0, 2.0 * float(w @ v), float(w @ w) + float(s1[2] ** 2)])
+    out: list[FloatArray] = []
+    for r1 in roots:
+        if abs(float(np.imag(r1))) > 1e-9 or float(np.real(r1)) < 0.0:
+            continue
+        r = float(np.real(r1))
+        if np.all(r + d >= 0.0):  # every range non-negative
+            out.append(u + v * r)
+    return out
+
+
 def _second_crossing(
     positions: FloatArray,
     onsets: FloatArray,
@@ -281,17 +299,9 @@ def _second_crossing(
     cross twice: the fit lands on one crossing, and the ellipse drawn around it says nothing
     of the other (the twin fixed a firework 55 m off, on the wrong crossing, with a 19 m
     ellipse). Such a sound gets the area consistent with its onsets, not a point."""
-    t = onsets - onsets.min()
-    model = _TdoaModel(positions, t, c, source_up)
-    first = positions[int(np.argmin(t)), :2]
-    starts = [positions[i, :2] for i in range(len(positions))] + _ring_starts(positions, 8)
-    for start in starts:
-        result = _fit_from(model, start, first, c, max_nfev=100)
-        if result is None or float(np.sqrt(np.mean(result.fun**2))) > 2.0 * scale_m:
-            continue
-        other = result.x[:2]
+    for other in _crossings(positions, onsets, c, source_up):
         if float(np.linalg.norm(other - x[:2])) <= max(5.0, 3.0 * scale_m):
-            continue  # the same crossing
+            continue  # the crossing the fit found
         reach = np.linalg.norm(positions[:, :2] - other, axis=1)
         if float(np.max(reach)) <= PLAUSIBLE_REACH * hearing_m:
             return True
