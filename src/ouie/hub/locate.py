@@ -51,6 +51,23 @@ class _AreaBounds:
         )
 
 
+def _linearised(
+    positions: FloatArray, t: FloatArray, c: float, source_up: float
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """The first sensor's range equation subtracted from the others':
+    ``a_xy · (x, y) + 2 d r_1 = b`` with ``r_i = r_1 + d_i``. Returns ``a_xy``, ``d``, ``b``
+    and the first sensor's position, all relative to the source's plane."""
+    shifted = positions - np.array([0.0, 0.0, source_up])
+    ref = int(np.argmin(t))
+    others = [i for i in range(len(t)) if i != ref]
+    s1 = shifted[ref]
+    d = (t[others] - t[ref]) * c
+    si = shifted[others]
+    a_xy = 2.0 * (si[:, :2] - s1[:2])
+    b = np.sum(si**2, axis=1) - float(np.sum(s1**2)) - d**2
+    return a_xy, d, b, s1
+
+
 def _linear_start(
     positions: FloatArray, t: FloatArray, c: float, source_up: float
 ) -> FloatArray | None:
@@ -61,14 +78,8 @@ def _linear_start(
     """
     if len(t) < 4:
         return None
-    shifted = positions - np.array([0.0, 0.0, source_up])
-    ref = int(np.argmin(t))
-    others = [i for i in range(len(t)) if i != ref]
-    s1 = shifted[ref]
-    d = (t[others] - t[ref]) * c
-    si = shifted[others]
-    a = np.column_stack([2.0 * (si[:, 0] - s1[0]), 2.0 * (si[:, 1] - s1[1]), 2.0 * d])
-    b = np.sum(si**2, axis=1) - float(np.sum(s1**2)) - d**2
+    a_xy, d, b, _first = _linearised(positions, t, c, source_up)
+    a = np.column_stack([a_xy, 2.0 * d])
     try:
         solution, *_ = np.linalg.lstsq(a, b, rcond=None)
     except np.linalg.LinAlgError:
@@ -261,14 +272,7 @@ def _crossings(
     equations linear in ``(x, y, r_1)`` (as in ``_linear_start``): ``(x, y) = u + v r_1``, and
     ``r_1 = |(x, y) - s_1|`` then makes a quadratic in ``r_1``, of at most two roots.
     Collinear sensors leave ``(x, y)`` undetermined across their line: none is returned."""
-    shifted = positions - np.array([0.0, 0.0, source_up])
-    ref = int(np.argmin(onsets))
-    others = [i for i in range(len(onsets)) if i != ref]
-    s1 = shifted[ref]
-    d = (onsets[others] - onsets[ref]) * c
-    si = shifted[others]
-    a = 2.0 * (si[:, :2] - s1[:2])
-    b = np.sum(si**2, axis=1) - float(np.sum(s1**2)) - d**2
+    a, d, b, s1 = _linearised(positions, onsets, c, source_up)
     if abs(float(np.linalg.det(a))) < 1e-6 * float(np.sum(a**2)):
         return []
     u = np.linalg.solve(a, b)
