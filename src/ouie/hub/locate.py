@@ -86,7 +86,7 @@ def _linear_start(
         return None
     if not np.all(np.isfinite(solution)):
         return None
-    out: FloatArray = solution[:2]
+    out: FloatArray = np.asarray(solution[:2], dtype=np.float64)
     return out
 
 
