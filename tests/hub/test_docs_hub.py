@@ -24,3 +24,15 @@ def test_permission_table_matches_code() -> None:
                 documented[role].add(perm)
     assert len(rows) == len(Perm)
     assert {role: frozenset(perms) for role, perms in documented.items()} == PERMISSIONS
+
+
+def test_documented_fusion_settings_are_the_defaults() -> None:
+    """The `fusion:` section of the documented hub.yaml parses, and says what the code does."""
+    import yaml
+
+    from ouie.config.hub import FusionSettings
+
+    text = DOC.read_text(encoding="utf-8")
+    example = text.split("## Configuration (`hub.yaml`)")[1].split("```yaml")[1].split("```")[0]
+    fusion = yaml.safe_load(example)["fusion"]
+    assert FusionSettings(**fusion) == FusionSettings()

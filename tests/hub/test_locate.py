@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ouie.core.geo import speed_of_sound
-from ouie.hub.locate import Observation, locate
+from ouie.hub.locate import Observation, locate, locate_many
 
 C = speed_of_sound(15.0)
 MOUNT = 4.0
@@ -166,3 +166,55 @@ def test_a_three_sensor_fix_is_never_on_the_wrong_crossing() -> None:
         else:
             assert error <= fix.radius_m
     assert located >= 10  # a single crossing still gives a point
+
+
+def test_an_area_of_its_own_hearing_range_for_a_sound_that_carries_further() -> None:
+    # a gunshot heard by one sensor 300 m away: the default 150 m disc would miss it
+    sensor = (0.0, 0.0)
+    source = (300.0, 20.0)
+    obs = [Observation(*sensor, MOUNT, 0.0, -30.0)]
+    short = locate(obs, C, fallback_radius_m=150.0, source_up=1.0)
+    assert not _inside(short, *source)
+    wide = locate(obs, C, fallback_radius_m=150.0, source_up=1.0, area_hearing_m=400.0)
+    assert wide.method == "area" and _inside(wide, *source)
+    assert 395.0 <= wide.radius_m <= 410.0
+
+
+def test_without_timing_vague_onsets_still_give_an_area_holding_the_source() -> None:
+    # a siren: each onset is the start of its first window over the threshold, on a 0.25 s
+    # hop, so the far sensor may well report it first
+    source = (-60.0, 10.0)
+    sensors = [(0.0, 0.0), (80.0, 0.0), (0.0, 80.0), (-120.0, 40.0)]
+    travel = [math.dist((x, y, MOUNT), (*source, 1.0)) / C for x, y in sensors]
+    late = [0.5, 0.0, 0.25, 0.75]  # quantised, and the nearest sensor the latest
+    obs = [
+        Observation(x, y, MOUNT, t + d, -30.0)
+        for (x, y), t, d in zip(sensors, travel, late, strict=True)
+    ]
+    timed = locate(obs, C, fallback_radius_m=150.0, source_up=1.0)
+    assert not _inside(timed, *source)  # the time differences point elsewhere
+    untimed = locate(obs, C, fallback_radius_m=150.0, source_up=1.0, timing=False)
+    assert untimed.method == "area" and _inside(untimed, *source)
+    # the region every sensor can hear, not a disc around one of them
+    assert untimed.radius_m < 150.0
+
+
+def test_locate_many_takes_each_problem_s_own_area_range_and_timing() -> None:
+    one = [Observation(0.0, 0.0, MOUNT, 0.0, -30.0)]
+    fixes = locate_many([one, one], C, fallback_radius_m=150.0, area_hearing_m=[100.0, 500.0])
+    assert [round(f.radius_m, -1) for f in fixes] == [100.0, 500.0]
+    with pytest.raises(ValueError, match="one range per problem"):
+        locate_many([one, one], C, area_hearing_m=[100.0])
+    # four sensors with exact onsets: a point with timing, an area without
+    source = (10.0, 20.0)
+    square = [(0.0, 0.0), (80.0, 0.0), (0.0, 80.0), (80.0, 80.0)]
+    obs = [
+        Observation(x, y, MOUNT, math.dist((x, y, MOUNT), (*source, 1.0)) / C, -30.0)
+        for x, y in square
+    ]
+    timed, untimed = (
+        locate_many([obs], C, source_up=1.0)[0],
+        locate_many([obs], C, source_up=1.0, timing=False)[0],
+    )
+    assert timed.method == "tdoa" and math.dist((timed.east, timed.north), source) < 1.0
+    assert untimed.method == "area" and _inside(untimed, *source)

@@ -153,3 +153,55 @@ def test_fewer_than_three_sensors_give_an_area_not_a_point(hub: Hub) -> None:
     assert source_offset <= incident.radius_m
     assert incident.ellipse_major_m is not None and incident.ellipse_major_m > 20.0
     assert ENUFrame(*ORIGIN).lat0 == ORIGIN[0]
+
+
+def test_a_sustained_sound_with_vague_onsets_gets_an_area_holding_it(hub: Hub) -> None:
+    """A siren's onsets fall on the node's 0.25 s hop: its time differences say nothing, so
+    the hub gives the region the sensors can all hear, never one drawn from its timing."""
+    layout = sensor_grid(5)
+    register_sensors(hub, layout)
+    from ouie.hub.ingest import Envelope
+
+    t0 = utc_now() - timedelta(seconds=30)
+    events = events_for_source(layout, -30.0, -10.0, t0, EventLabel.SIREN)
+    # each onset moved to the start of a 0.25 s window: the nearest sensors' the latest
+    hop = [0.75, 0.0, 0.25, 0.5, 0.0]
+    events = [
+        m.model_copy(
+            update={
+                "onset": m.onset + timedelta(seconds=h),
+                "offset": m.onset + timedelta(seconds=h + 5.0),
+            }
+        )
+        for m, h in zip(events, hop, strict=True)
+    ]
+    hub.processor.process(
+        [Envelope("bus", topic_for(SITE, m.sensor_id, "events"), encode(m)) for m in events]
+    )
+    with hub.sessions() as session:
+        incident = session.execute(select(Incident)).scalar_one()
+        assert incident.label == "siren" and incident.sensor_count == 5
+        assert incident.method == "area" and incident.approximate
+        assert incident.located_rounds == 0
+        # every sensor that heard it bounds the area, none is a mere "update"
+        assert {d.fused_as for d in incident.detections} == {"tdoa"}
+    east, north = enu_of(incident.lat, incident.lon)
+    assert np.hypot(east + 30.0, north + 10.0) <= incident.radius_m
+
+
+def test_a_gunshot_heard_far_away_by_one_sensor_gets_a_gunshot_s_reach(hub: Hub) -> None:
+    layout = sensor_grid(4)
+    register_sensors(hub, layout)
+    from ouie.hub.ingest import Envelope
+
+    far = events_for_source(layout, 300.0, 0.0, utc_now() - timedelta(seconds=30))
+    nearest = min(far, key=lambda m: m.onset)
+    hub.processor.process(
+        [Envelope("bus", topic_for(SITE, nearest.sensor_id, "events"), encode(nearest))]
+    )
+    with hub.sessions() as session:
+        incident = session.execute(select(Incident)).scalar_one()
+        assert incident.method == "area" and incident.sensor_count == 1
+    east, north = enu_of(incident.lat, incident.lon)
+    assert np.hypot(east - 300.0, north) <= incident.radius_m
+    assert incident.radius_m <= hub.settings.fusion.hearing_range_m[EventLabel.GUNSHOT] + 10.0

@@ -7,6 +7,7 @@ PostgreSQL: ``postgresql+psycopg://user@host:5432/db``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from ouie.config.base import Section
 from ouie.config.compliance import ComplianceSettings
 from ouie.config.security import HubIdentitySettings, TlsSettings
 from ouie.config.web import WebSettings
+from ouie.core.labels import EventLabel
 
 SiteName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 
@@ -92,6 +94,26 @@ class IngestSettings(Section):
     )
 
 
+#: How far a lamp-post sensor may detect each label, for the approximate area only: an upper
+#: bound, since an area that misses its source is worse than a wide one. Source levels at 1 m
+#: (the twin's defaults, and the literature: a handgun 130-160 dB peak, fireworks louder, a
+#: siren or car alarm 115-120 dB, a scream or breaking glass about 105 dB, a spray can 80 dB)
+#: against a quiet night street (45 dB) with 10 dB to spare, spherical spreading, capped at
+#: 600 m, the sensor spacing beyond which two sensors are taken never to hear one sound
+#: (``max_sensor_separation_m``): buildings, not air, end a gunshot's reach in a city. The
+#: spray can's 18 m is widened to 50 m for louder cans and calmer nights.
+DEFAULT_HEARING_RANGE_M: dict[EventLabel, float] = {
+    EventLabel.GUNSHOT: 600.0,
+    EventLabel.EXPLOSION: 600.0,
+    EventLabel.VEHICLE_CRASH: 600.0,
+    EventLabel.SIREN: 600.0,
+    EventLabel.CAR_ALARM: 600.0,
+    EventLabel.GLASS_BREAKING: 300.0,
+    EventLabel.SCREAM: 300.0,
+    EventLabel.SPRAY_CAN: 50.0,
+}
+
+
 class FusionSettings(Section):
     temperature_c: float = Field(default=15.0, ge=-40.0, le=60.0)
     timing_tolerance_s: float = Field(
@@ -102,6 +124,13 @@ class FusionSettings(Section):
     )
     max_sensor_separation_m: float = Field(
         default=600.0, gt=0.0, description="sensors farther apart never hear the same sound"
+    )
+    sustained_onset_tolerance_s: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="sustained classes: how far an onset may be from the sound's arrival (the "
+        "start of its first window over the threshold), added to timing_tolerance_s when "
+        "sensors' detections are matched as one sound",
     )
     update_window_s: float = Field(
         default=10.0,
@@ -125,10 +154,24 @@ class FusionSettings(Section):
         description="how far a sensor is taken to hear: bounds the approximate area given "
         "when fewer than 3 sensors locate a sound",
     )
+    hearing_range_m: dict[EventLabel, Annotated[float, Field(gt=0.0)]] = Field(
+        default_factory=lambda: dict(DEFAULT_HEARING_RANGE_M),
+        description="how far a sensor may detect each label: bounds the approximate area of "
+        "a sound no point could be fixed for (labels not listed: fallback_radius_m)",
+    )
     max_solution_distance_m: float = Field(
         default=2000.0, gt=0.0, description="TDOA fixes farther than this from the sensors fail"
     )
     source_height_m: float = Field(default=1.0, description="assumed source height above ground")
+
+    def hearing_for(self, labels: Iterable[str]) -> float:
+        """The area's hearing range for a sound given these labels: the farthest-carrying
+        one's (sensors may disagree on what an impulsive sound was)."""
+        known = {str(k): v for k, v in self.hearing_range_m.items()}
+        return max(
+            (known.get(label, self.fallback_radius_m) for label in labels),
+            default=self.fallback_radius_m,
+        )
 
 
 class RetentionSettings(Section):

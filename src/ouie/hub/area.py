@@ -9,6 +9,10 @@ consistent with what it does know:
 * the onset differences are those of sound travel, within ``tolerance_s`` (so the sensor
   that heard it first is the nearest, and two sensors pin it to a hyperbolic band).
 
+A sustained sound (a siren, a car alarm) has no sharp onset: its onset is the start of the
+first window over the threshold, on the node's 0.25 s hop, and 0.25 s is 85 m of travel. Its
+area (``use_timing=False``) takes the hearing ranges alone.
+
 The region is sampled on a grid and summarised by its centroid and the ellipse around it
 that covers every consistent sample (``method="area"``, ``radius_m`` its major semi-axis).
 When no sample fits every onset (a bad clock, an echo), the timing constraint is relaxed to
@@ -77,8 +81,10 @@ def approximate_area(
     hearing_m: float,
     tolerance_s: float,
     source_up: float = 0.0,
+    use_timing: bool = True,
 ) -> Fix:
-    """The region ``observations`` are consistent with, as a ``method="area"`` fix."""
+    """The region ``observations`` are consistent with, as a ``method="area"`` fix
+    (``use_timing=False``: with the hearing ranges alone, for onsets too vague to compare)."""
     if not observations:
         raise ValueError("no observations")
     c = speed_of_sound_m_s
@@ -101,7 +107,7 @@ def approximate_area(
     expected = (onsets - onsets[ref]) * c
     timing = np.all(np.abs((ranges - ranges[:, ref : ref + 1]) - expected) <= slack_m, axis=1)
     nearest_first = np.all(ranges[:, ref : ref + 1] <= ranges + slack_m, axis=1)
-    region = heard & timing
+    region = heard & timing if use_timing else heard
     if not region.any():
         region = heard & nearest_first
     if not region.any():

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -108,6 +108,14 @@ class Params:
     max_solution_distance_m: float
     burst_window_s: float
     burst_radius_m: float
+    # per label, how far a sensor may detect it, for a shot's approximate area (labels not
+    # listed: ``hearing_m``); pairs, so that the parameters stay hashable (``FitCache``)
+    area_ranges: tuple[tuple[str, float], ...] = ()
+
+    def area_hearing(self, labels: Iterable[str]) -> float:
+        """A shot's area range: the farthest-carrying of the labels its sensors gave."""
+        ranges = dict(self.area_ranges)
+        return max((ranges.get(label, self.hearing_m) for label in labels), default=self.hearing_m)
 
 
 @dataclass
@@ -291,13 +299,16 @@ _NO_FIT = (math.nan, math.nan, math.nan)
 def locate_shots(shots: Sequence[Shot], p: Params, cache: FitCache | None = None) -> None:
     """Give every shot its own fix or area (step 2)."""
     todo: list[tuple[Shot, tuple[str, ...]]] = []
+    reach: list[float] = []
     for shot in shots:
-        keys = tuple(h.key for h in shot.locating)
+        hearing = p.area_hearing({h.label for h in shot.members})
+        keys = (*(h.key for h in shot.locating), f"area:{hearing}")
         fix = cache.get("fix", p, keys) if cache is not None else None
         if isinstance(fix, Fix):
             _set_fix(shot, fix)
         else:
             todo.append((shot, keys))
+            reach.append(hearing)
     problems = [
         [
             Observation(h.position[0], h.position[1], h.position[2], h.onset - s.start, h.strength)
@@ -313,6 +324,7 @@ def locate_shots(shots: Sequence[Shot], p: Params, cache: FitCache | None = None
         source_up=p.source_up,
         max_distance_m=p.max_solution_distance_m,
         timing_tolerance_s=p.tolerance_s,
+        area_hearing_m=reach,
     )
     for (shot, keys), fix in zip(todo, fixes, strict=True):
         _set_fix(shot, fix)

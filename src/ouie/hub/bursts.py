@@ -84,6 +84,7 @@ class BurstFuser:
             max_solution_distance_m=s.max_solution_distance_m,
             burst_window_s=s.burst_window_s,
             burst_radius_m=s.burst_radius_m,
+            area_ranges=tuple(sorted((str(k), v) for k, v in s.hearing_range_m.items())),
         )
 
     def _neighbourhood(

@@ -32,7 +32,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import numpy as np
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -52,7 +51,7 @@ from ouie.hub.fusion_rows import (
     place,
     store_shots,
 )
-from ouie.hub.locate import Observation, consistent, locate_many
+from ouie.hub.locate import Observation, locate_many
 from ouie.hub.registry import SensorRegistry
 
 __all__ = ["Fuser", "FusionStats", "IncidentChange", "PendingDetection"]
@@ -210,7 +209,8 @@ class Fuser:
         self, detection: PendingDetection, candidates: list[_Working], span_s: float
     ) -> tuple[_Working, str] | None:
         s = self.settings
-        tol = s.timing_tolerance_s
+        # a sustained sound's onset is where its first window over the threshold starts
+        tol = s.timing_tolerance_s + s.sustained_onset_tolerance_s
         window = s.update_window_s
         pk = detection.sensor.pk
         onset = detection.onset.timestamp()
@@ -234,7 +234,7 @@ class Fuser:
                     for j, t_j in working.first.items()
                 )
             ):
-                kind = "tdoa" if self._fits(working, detection) else None
+                kind = "tdoa"
             if (kind is None and working.first_ts - tol <= onset <= working.last_ts + window) and (
                 heard_here
                 or (
@@ -249,24 +249,6 @@ class Fuser:
             if best is None or rank < (best[0], best[1]):
                 best = (rank[0], rank[1], working, kind)
         return None if best is None else (best[2], best[3])
-
-    def _fits(self, working: _Working, detection: PendingDetection) -> bool:
-        """With ≥ 3 sensors already locating the incident, the new onset must fit one source
-        with them (pairwise travel-time checks alone let two nearby sounds merge)."""
-        if len(working.first) < 3:
-            return True
-        geometry = self.registry.site(detection.sensor.site)
-        if geometry is None:
-            return True
-        positions = [detection.sensor.enu]
-        onsets = [detection.onset.timestamp()]
-        for pk, ts in working.first.items():
-            sensor = self.registry.by_pk(pk)
-            if sensor is not None:
-                positions.append(sensor.enu)
-                onsets.append(ts)
-        limit = 3.0 * self.settings.onset_sigma_s * self.c + 1.0
-        return consistent(np.array(positions), np.array(onsets), self.c, geometry.source_up, limit)
 
     def _new_incident(self, detection: PendingDetection, now: datetime) -> _Working:
         sensor = detection.sensor
@@ -328,6 +310,10 @@ class Fuser:
                 source_up=geometry.source_up,
                 max_distance_m=s.max_solution_distance_m,
                 timing_tolerance_s=s.timing_tolerance_s,
+                area_hearing_m=[s.hearing_for([w.incident.label]) for w, _ in items],
+                # a sustained sound's onset is its first window's start, on the node's
+                # 0.25 s hop (85 m of travel): its time differences say nothing
+                timing=False,
             )
             for (working, _), fix in zip(items, fixes, strict=True):
                 incident = working.incident

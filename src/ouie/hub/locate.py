@@ -20,7 +20,7 @@ hearing range instead (``method="area"``).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,17 +37,20 @@ class _AreaBounds:
     """What the approximate area needs when a fit fails."""
 
     c: float
-    hearing_m: float
+    hearing_m: float  # the plausibility checks' range (second crossings, ellipse size)
     tolerance_s: float
     source_up: float
+    area_hearing_m: float | None = None  # how far this sound may carry (None: ``hearing_m``)
+    use_timing: bool = True
 
     def area(self, observations: list[Observation]) -> Fix:
         return approximate_area(
             observations,
             self.c,
-            hearing_m=self.hearing_m,
+            hearing_m=self.hearing_m if self.area_hearing_m is None else self.area_hearing_m,
             tolerance_s=self.tolerance_s,
             source_up=self.source_up,
+            use_timing=self.use_timing,
         )
 
 
@@ -220,14 +223,26 @@ def locate(
     max_distance_m: float = 2000.0,
     outlier_factor: float = 4.0,
     timing_tolerance_s: float = 0.05,
+    area_hearing_m: float | None = None,
+    timing: bool = True,
 ) -> Fix:
     """A position for one sound heard by ``observations`` (one per sensor), or, when none
     can be fixed, the area it came from (``fallback_radius_m``: how far a sensor hears;
-    ``timing_tolerance_s``: the clock and onset slack the area allows)."""
+    ``area_hearing_m``: how far this sound may carry, for its area, default the same;
+    ``timing_tolerance_s``: the clock and onset slack the area allows). ``timing=False``
+    (onsets too vague for time differences: sustained sounds) gives the area from the
+    hearing ranges alone, never a point."""
     if not observations:
         raise ValueError("no observations to locate from")
-    bounds = _AreaBounds(speed_of_sound_m_s, fallback_radius_m, timing_tolerance_s, source_up)
-    if len(observations) < 3:
+    bounds = _AreaBounds(
+        speed_of_sound_m_s,
+        fallback_radius_m,
+        timing_tolerance_s,
+        source_up,
+        area_hearing_m,
+        use_timing=timing,
+    )
+    if len(observations) < 3 or not timing:
         return bounds.area(observations)
     c = speed_of_sound_m_s
     prior_m = onset_sigma_s * c
@@ -412,8 +427,11 @@ def locate_many(
     source_up: float = 0.0,
     max_distance_m: float = 2000.0,
     timing_tolerance_s: float = 0.05,
+    area_hearing_m: Sequence[float] | None = None,
+    timing: bool = True,
 ) -> list[Fix]:
-    """``locate`` for many sounds at once (what one ingest batch needs).
+    """``locate`` for many sounds at once (what one ingest batch needs); ``area_hearing_m``
+    gives each problem's own hearing range for its area, ``timing`` is as in ``locate``.
 
     Problems with the same number (≥ 4) of sensors are solved together: the closed-form
     start and a few Gauss-Newton steps run as stacked numpy operations. Those whose every
@@ -421,11 +439,15 @@ def locate_many(
     sensors, go through ``locate`` one by one (robust fit, outlier rejection)."""
     c = speed_of_sound_m_s
     prior_m = onset_sigma_s * c
-    bounds = _AreaBounds(c, fallback_radius_m, timing_tolerance_s, source_up)
+    if area_hearing_m is not None and len(area_hearing_m) != len(problems):
+        raise ValueError("area_hearing_m needs one range per problem")
+    reach: list[float | None] = (
+        [None] * len(problems) if area_hearing_m is None else list(area_hearing_m)
+    )
     out: list[Fix | None] = [None] * len(problems)
     by_n: dict[int, list[int]] = {}
     for index, problem in enumerate(problems):
-        if len(problem) >= 4:
+        if len(problem) >= 4 and timing:
             by_n.setdefault(len(problem), []).append(index)
     for n, indices in by_n.items():
         pos = np.array(
@@ -474,6 +496,7 @@ def locate_many(
             observations = problems[index]
             all_t = np.array([o.onset_s for o in observations], dtype=np.float64)
             # _finish expects t0 relative to the earliest onset, as _solve returns it
+            bounds = _AreaBounds(c, fallback_radius_m, timing_tolerance_s, source_up, reach[index])
             out[index] = _finish(
                 observations,
                 list(range(n)),
@@ -497,6 +520,8 @@ def locate_many(
             source_up=source_up,
             max_distance_m=max_distance_m,
             timing_tolerance_s=timing_tolerance_s,
+            area_hearing_m=reach[i],
+            timing=timing,
         )
         for i, fix in enumerate(out)
     ]
