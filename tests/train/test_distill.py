@@ -125,6 +125,34 @@ def test_unlabelled_clips_get_their_share_and_are_never_mixing_backgrounds(
     assert off.sample_p.sum() == pytest.approx(1.0)
 
 
+def test_windows_the_teachers_hear_as_a_label_are_drawn_with_its_event_windows(
+    tmp_path: Path,
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    _class_csv(models / YAMNET_CLASSES, 521)
+    _class_csv(models / MN04_CLASSES, 527)
+    path = tmp_path / "cache.npz"
+    _tiny_cache(path, np.random.default_rng(3), unlabelled=True)
+    cache = TeacherCache.load(path)
+    cache.outputs.yamnet_scores[24:27, 0] = 0.9  # three unlabelled windows sound like shots
+    cache.save(path)
+    unlabelled = np.arange(24, 30)
+    heard = np.arange(24, 27)
+    config = distill.DistillConfig((path,), models, tmp_path, unlabelled_share=0.2)
+    off = distill.load_data(config)
+    on = distill.load_data(
+        distill.DistillConfig((path,), models, tmp_path, unlabelled_share=0.2, teacher_positive=0.2)
+    )
+    # off: the shot windows of the gunshot clips share half the batch; on: those three too
+    assert off.sample_p[heard].sum() == pytest.approx(0.2 / 2)
+    assert on.sample_p[heard].sum() > off.sample_p[heard].sum() + 0.1
+    assert on.sample_p.sum() == pytest.approx(1.0)
+    # the teachers' hearing moves no window into the hard labels or the mixing backgrounds
+    assert on.labels.weights[unlabelled].sum() == 0
+    assert set(on.negative_index.tolist()) == set(off.negative_index.tolist())
+
+
 def test_augmentation_keeps_shapes_and_mixes_only_where_asked() -> None:
     rng = np.random.default_rng(1)
     x = torch.full((4, 96, 64), float(np.log(0.001)))

@@ -130,3 +130,12 @@ def test_the_pool_takes_every_other_sound_unlabelled_and_caps_each_package(
         audio, rate = sf.read(out / row["file"])
         assert rate == game_audio.SAMPLE_RATE
         assert len(audio) <= (game_audio.POOL_MAX_S + 1) * rate
+    # a pool of chosen packages only (the voices pool: --pool-packages)
+    only = game_audio.write_pool(
+        tmp_path / "only", games, per_package=5, packages=frozenset({HEDGEWARS.name})
+    )
+    with (only / "labels.csv").open(encoding="utf-8") as handle:
+        assert {r["source_repo"] for r in csv.DictReader(handle)} == {"debian:hedgewars-data"}
+    assert HEDGEWARS.name in game_audio.DEFAULT_POOL_PACKAGES
+    assert not game_audio.VOICE_POOL_PACKAGES & game_audio.DEFAULT_POOL_PACKAGES
+    assert game_audio.VOICE_POOL_PACKAGES <= {s.package.name for s in game_audio.POOL_SOURCES}

@@ -92,6 +92,7 @@ class Recipe(BaseModel):
     unlabelled_share: float = 0.0  # builds made before unlabelled clips existed had none
     logit_weight: float = 0.0
     comb_probability: float = 0.0  # builds made before the reflection comb existed had none
+    teacher_positive: float = 0.0  # builds made before the option existed drew hard labels only
     seed: int
     windows: int
     clips: int
@@ -126,6 +127,10 @@ class DistillConfig:
     # lost more than it gained on the source-disjoint yardstick (docs/eval.md): the shipped
     # recipe keeps -20, so scripts/train_compact.sh rebuilds what is bundled.
     min_gain_db: float = -20.0
+    # Windows the teachers score ≥ this for a label are drawn with that label's event windows
+    # (0: hard-labelled event windows only). A label whose sources are left out has few
+    # labelled windows, but the teachers hear it in other clips: game voices, speech, bangs.
+    teacher_positive: float = 0.0
     seed: int = 2026
     threads: int = 1
     command: str = ""
@@ -200,11 +205,15 @@ def load_data(config: DistillConfig) -> DistillData:
     # from every other window (negatives, and target clips' other windows for the soft loss),
     # ``unlabelled_share`` of the batch from unlabelled clips when there are any, so that a
     # large pool of effects does not crowd out the real negatives.
+    soft = soft_targets(cache, config.models)[keep]
     p = np.zeros(len(targets), dtype=np.float64)
-    active = targets.max(axis=1) > 0
-    present = [c for c in range(targets.shape[1]) if targets[:, c].sum() > 0]
+    event = targets > 0
+    if config.teacher_positive > 0:
+        event |= soft >= config.teacher_positive
+    active = event.any(axis=1)
+    present = [c for c in range(event.shape[1]) if event[:, c].any()]
     for c in present:
-        members = targets[:, c] > 0
+        members = event[:, c]
         p[members] += 0.5 / len(present) / members.sum()
     unlabelled = clip_unlabelled[cache.clip_of_window][keep]
     share = config.unlabelled_share if unlabelled.any() else 0.0
@@ -213,7 +222,7 @@ def load_data(config: DistillConfig) -> DistillData:
     p[unlabelled] += share / max(1, int(unlabelled.sum()))
     return DistillData(
         patches=cache.patches[keep],
-        soft=soft_targets(cache, config.models)[keep],
+        soft=soft,
         labels=WindowLabels(targets, weights),
         embedding=embedding.astype(np.float32),
         negative_index=np.flatnonzero(is_negative),
@@ -398,6 +407,7 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
         unlabelled_share=config.unlabelled_share,
         logit_weight=config.logit_weight,
         comb_probability=config.comb_probability,
+        teacher_positive=config.teacher_positive,
         seed=config.seed,
         windows=len(data.patches),
         clips=data.n_clips,
@@ -448,6 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         default=DistillConfig.comb_probability,
         help="share of rows given a ground or facade reflection (0 turns it off)",
     )
+    parser.add_argument(
+        "--teacher-positive",
+        type=float,
+        default=DistillConfig.teacher_positive,
+        help="draw windows the teachers score at least this for a label with its event "
+        "windows (0: hard labels only)",
+    )
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--no-channel-norm", action="store_true")
     args = parser.parse_args(argv)
@@ -467,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
         unlabelled_share=args.unlabelled_share,
         logit_weight=args.logit_weight,
         comb_probability=args.comb_probability,
+        teacher_positive=args.teacher_positive,
         channel_norm=not args.no_channel_norm,
         command=shlex.join(["python", "-m", "ouie.train.distill", *(argv or sys.argv[1:])]),
     )

@@ -305,6 +305,17 @@ POOL_SOURCES: tuple[PoolSource, ...] = (
         Package("warzone2100-data", "GPL-2+ / CC0 (warzone2100-data)", "warzone2100"),
         ("base.wz", "mp.wz"),
     ),
+    # Three more with many voices (pain and death cries: what the teachers call screams,
+    # which the dev sources hold in two collections only), guns and blasts: a second pool,
+    # ``--pool-packages`` (VOICE_POOL_PACKAGES).
+    PoolSource(Package("nexuiz-data", "GPL-2+ (nexuiz-data)", "nexuiz/data"), ("data.pk3",)),
+    PoolSource(Package("redeclipse-data", "CC-BY-SA-3.0+ (redeclipse-data)", "redeclipse/data")),
+    PoolSource(Package("megaglest-data", "CC-BY-SA-3.0 (megaglest-data)", "megaglest")),
+)
+VOICE_POOL_PACKAGES = frozenset({"nexuiz-data", "redeclipse-data", "megaglest-data"})
+#: ``--pool`` without ``--pool-packages``: the ten packages of the first pool.
+DEFAULT_POOL_PACKAGES = frozenset(
+    source.package.name for source in POOL_SOURCES if source.package.name not in VOICE_POOL_PACKAGES
 )
 
 
@@ -377,8 +388,15 @@ def pool_sounds(source: PoolSource, games: Path = GAMES) -> list[PoolSound]:
     return found
 
 
-def write_pool(out_dir: Path, games: Path = GAMES, per_package: int = 300, seed: int = 5) -> Path:
-    """Up to ``per_package`` unlabelled sounds of each installed package, as ``labels.csv``."""
+def write_pool(
+    out_dir: Path,
+    games: Path = GAMES,
+    per_package: int = 300,
+    seed: int = 5,
+    packages: frozenset[str] | None = None,
+) -> Path:
+    """Up to ``per_package`` unlabelled sounds of each installed package (of ``packages``
+    only, when given), as ``labels.csv``."""
     import soundfile as sf
 
     rng = np.random.default_rng(seed)
@@ -386,6 +404,8 @@ def write_pool(out_dir: Path, games: Path = GAMES, per_package: int = 300, seed:
     rows: list[dict[str, str]] = []
     names = list(RENDERINGS)
     for source in POOL_SOURCES:
+        if packages is not None and source.package.name not in packages:
+            continue
         if not (games / source.package.path).exists():
             print(f"{source.package.name} is not installed: skipped", file=sys.stderr)
             continue
@@ -431,10 +451,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--games", type=Path, default=GAMES, help="where the packages put sounds")
     parser.add_argument("--pool", type=Path, default=None, help="also write unlabelled sounds")
     parser.add_argument("--pool-per-package", type=int, default=300)
+    parser.add_argument(
+        "--pool-packages",
+        default=None,
+        help="comma-separated: only these packages' sounds (default: the ten of the first "
+        "pool, DEFAULT_POOL_PACKAGES)",
+    )
     args = parser.parse_args(argv)
     outs = [write_dataset(args.out, args.games)]
     if args.pool is not None:
-        outs.append(write_pool(args.pool, args.games, args.pool_per_package))
+        only = (
+            frozenset(args.pool_packages.split(","))
+            if args.pool_packages
+            else DEFAULT_POOL_PACKAGES
+        )
+        outs.append(write_pool(args.pool, args.games, args.pool_per_package, packages=only))
     for out in outs:
         with (out / "labels.csv").open(encoding="utf-8") as handle:
             count = sum(1 for _ in handle) - 1
