@@ -193,28 +193,27 @@ def test_without_timing_vague_onsets_still_give_an_area_holding_the_source() -> 
     ]
     timed = locate(obs, C, fallback_radius_m=150.0, source_up=1.0)
     assert not _inside(timed, *source)  # the time differences point elsewhere
-    untimed = locate(obs, C, fallback_radius_m=150.0, source_up=1.0, timing=False)
-    assert untimed.method == "area" and _inside(untimed, *source)
+    vague = locate(obs, C, fallback_radius_m=150.0, source_up=1.0, vague_onsets=True)
+    assert vague.method == "area" and _inside(vague, *source)
     # the region every sensor can hear, not a disc around one of them
-    assert untimed.radius_m < 150.0
+    assert vague.radius_m < 150.0
 
 
-def test_locate_many_takes_each_problem_s_own_area_range_and_timing() -> None:
+def test_locate_many_takes_each_problem_s_own_area_range_and_vague_onsets() -> None:
     one = [Observation(0.0, 0.0, MOUNT, 0.0, -30.0)]
     fixes = locate_many([one, one], C, fallback_radius_m=150.0, area_hearing_m=[100.0, 500.0])
     assert [round(f.radius_m, -1) for f in fixes] == [100.0, 500.0]
     with pytest.raises(ValueError, match="one range per problem"):
         locate_many([one, one], C, area_hearing_m=[100.0])
-    # four sensors with exact onsets: a point with timing, an area without
+    # vague onsets (a siren with a sharp start): four sensors that agree give a point, three
+    # give an area, since three sensors fit any three onsets
     source = (10.0, 20.0)
     square = [(0.0, 0.0), (80.0, 0.0), (0.0, 80.0), (80.0, 80.0)]
     obs = [
         Observation(x, y, MOUNT, math.dist((x, y, MOUNT), (*source, 1.0)) / C, -30.0)
         for x, y in square
     ]
-    timed, untimed = (
-        locate_many([obs], C, source_up=1.0)[0],
-        locate_many([obs], C, source_up=1.0, timing=False)[0],
-    )
-    assert timed.method == "tdoa" and math.dist((timed.east, timed.north), source) < 1.0
-    assert untimed.method == "area" and _inside(untimed, *source)
+    four, three = locate_many([obs, obs[:3]], C, source_up=1.0, vague_onsets=True)
+    assert four.method == "tdoa" and math.dist((four.east, four.north), source) < 1.0
+    assert three.method == "area" and _inside(three, *source)
+    assert locate_many([obs[:3]], C, source_up=1.0)[0].method == "tdoa"

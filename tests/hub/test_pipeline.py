@@ -205,3 +205,23 @@ def test_a_gunshot_heard_far_away_by_one_sensor_gets_a_gunshot_s_reach(hub: Hub)
     east, north = enu_of(incident.lat, incident.lon)
     assert np.hypot(east - 300.0, north) <= incident.radius_m
     assert incident.radius_m <= hub.settings.fusion.hearing_range_m[EventLabel.GUNSHOT] + 10.0
+
+
+def test_a_siren_whose_onsets_agree_at_four_sensors_is_located(hub: Hub) -> None:
+    """Where the node found the siren's rise at every sensor, the onsets are as good as a
+    shot's, and four or more sensors that one source explains give a point."""
+    layout = sensor_grid(5)
+    register_sensors(hub, layout)
+    from ouie.hub.ingest import Envelope
+
+    events = events_for_source(
+        layout, 12.0, -8.0, utc_now() - timedelta(seconds=30), EventLabel.SIREN
+    )
+    hub.processor.process(
+        [Envelope("bus", topic_for(SITE, m.sensor_id, "events"), encode(m)) for m in events]
+    )
+    with hub.sessions() as session:
+        incident = session.execute(select(Incident)).scalar_one()
+        assert incident.method == "tdoa" and incident.located_rounds == 1
+    east, north = enu_of(incident.lat, incident.lon)
+    assert np.hypot(east - 12.0, north + 8.0) < 1.0

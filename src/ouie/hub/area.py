@@ -9,9 +9,9 @@ consistent with what it does know:
 * the onset differences are those of sound travel, within ``tolerance_s`` (so the sensor
   that heard it first is the nearest, and two sensors pin it to a hyperbolic band).
 
-A sustained sound (a siren, a car alarm) has no sharp onset: its onset is the start of the
-first window over the threshold, on the node's 0.25 s hop, and 0.25 s is 85 m of travel. Its
-area (``use_timing=False``) takes the hearing ranges alone.
+A sustained sound (a siren, a car alarm) often has no sharp onset: the node reports where it
+finds a rise in the first window over the threshold, or that window's start, on a 0.25 s hop
+(85 m of travel). Its area (``use_timing=False``) takes the hearing ranges alone.
 
 The region is sampled on a grid and summarised by its centroid and the ellipse around it
 that covers every consistent sample (``method="area"``, ``radius_m`` its major semi-axis).

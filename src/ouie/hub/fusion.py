@@ -311,9 +311,9 @@ class Fuser:
                 max_distance_m=s.max_solution_distance_m,
                 timing_tolerance_s=s.timing_tolerance_s,
                 area_hearing_m=[s.hearing_for([w.incident.label]) for w, _ in items],
-                # a sustained sound's onset is its first window's start, on the node's
-                # 0.25 s hop (85 m of travel): its time differences say nothing
-                timing=False,
+                # a sustained sound's onset is where its first window over the threshold
+                # shows a rise, or that window's start (0.25 s hop: 85 m of travel)
+                vague_onsets=True,
             )
             for (working, _), fix in zip(items, fixes, strict=True):
                 incident = working.incident

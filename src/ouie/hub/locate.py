@@ -224,14 +224,17 @@ def locate(
     outlier_factor: float = 4.0,
     timing_tolerance_s: float = 0.05,
     area_hearing_m: float | None = None,
-    timing: bool = True,
+    vague_onsets: bool = False,
 ) -> Fix:
     """A position for one sound heard by ``observations`` (one per sensor), or, when none
     can be fixed, the area it came from (``fallback_radius_m``: how far a sensor hears;
     ``area_hearing_m``: how far this sound may carry, for its area, default the same;
-    ``timing_tolerance_s``: the clock and onset slack the area allows). ``timing=False``
-    (onsets too vague for time differences: sustained sounds) gives the area from the
-    hearing ranges alone, never a point."""
+    ``timing_tolerance_s``: the clock and onset slack the area allows).
+
+    ``vague_onsets`` (sustained sounds, whose onset is where a rise was found in their first
+    window, or its start): three sensors fit any three onsets exactly, so a point needs at
+    least four that one source explains; the area, when no point is given, comes from the
+    hearing ranges alone, as time differences that are off by a window would move it."""
     if not observations:
         raise ValueError("no observations to locate from")
     bounds = _AreaBounds(
@@ -240,9 +243,9 @@ def locate(
         timing_tolerance_s,
         source_up,
         area_hearing_m,
-        use_timing=timing,
+        use_timing=not vague_onsets,
     )
-    if len(observations) < 3 or not timing:
+    if len(observations) < (MIN_VAGUE_SENSORS if vague_onsets else 3):
         return bounds.area(observations)
     c = speed_of_sound_m_s
     prior_m = onset_sigma_s * c
@@ -267,12 +270,18 @@ def locate(
         keep.pop(worst)
     assert solved is not None
     x, rms, jac = solved
+    if vague_onsets and len(keep) < MIN_VAGUE_SENSORS:
+        return bounds.area(observations)
     if len(keep) == 3 and _second_crossing(
         all_pos[keep], all_t[keep], c, source_up, max(prior_m, 0.5), x, bounds.hearing_m
     ):
         return bounds.area(observations)
     return _finish(observations, keep, all_pos, all_t, x, rms, jac, prior_m, bounds, max_distance_m)
 
+
+#: Sensors a point needs when onsets are vague: one more than the unknowns (x, y, t0), so that
+#: their agreement is a test and not a certainty.
+MIN_VAGUE_SENSORS = 4
 
 #: A second solution counts when it is within this many hearing ranges of every sensor that
 #: heard the sound: a loud bang carries past the nominal range, but not without limit.
@@ -428,10 +437,11 @@ def locate_many(
     max_distance_m: float = 2000.0,
     timing_tolerance_s: float = 0.05,
     area_hearing_m: Sequence[float] | None = None,
-    timing: bool = True,
+    vague_onsets: bool = False,
 ) -> list[Fix]:
     """``locate`` for many sounds at once (what one ingest batch needs); ``area_hearing_m``
-    gives each problem's own hearing range for its area, ``timing`` is as in ``locate``.
+    gives each problem's own hearing range for its area, ``vague_onsets`` is as in
+    ``locate``.
 
     Problems with the same number (≥ 4) of sensors are solved together: the closed-form
     start and a few Gauss-Newton steps run as stacked numpy operations. Those whose every
@@ -447,7 +457,7 @@ def locate_many(
     out: list[Fix | None] = [None] * len(problems)
     by_n: dict[int, list[int]] = {}
     for index, problem in enumerate(problems):
-        if len(problem) >= 4 and timing:
+        if len(problem) >= 4:
             by_n.setdefault(len(problem), []).append(index)
     for n, indices in by_n.items():
         pos = np.array(
@@ -496,7 +506,9 @@ def locate_many(
             observations = problems[index]
             all_t = np.array([o.onset_s for o in observations], dtype=np.float64)
             # _finish expects t0 relative to the earliest onset, as _solve returns it
-            bounds = _AreaBounds(c, fallback_radius_m, timing_tolerance_s, source_up, reach[index])
+            bounds = _AreaBounds(
+                c, fallback_radius_m, timing_tolerance_s, source_up, reach[index], not vague_onsets
+            )
             out[index] = _finish(
                 observations,
                 list(range(n)),
@@ -521,7 +533,7 @@ def locate_many(
             max_distance_m=max_distance_m,
             timing_tolerance_s=timing_tolerance_s,
             area_hearing_m=reach[i],
-            timing=timing,
+            vague_onsets=vague_onsets,
         )
         for i, fix in enumerate(out)
     ]
