@@ -20,3 +20,15 @@ def tiny(tmp_path: Path) -> tuple[Path, Path]:
     cache = tmp_path / "cache.npz"
     tiny_cache(cache, np.random.default_rng(3))
     return cache, models
+
+
+@pytest.fixture
+def tiny_unlabelled(tmp_path: Path) -> tuple[Path, Path]:
+    """``tiny`` with a fifth clip, labelled ``unlabelled`` (windows 24-29)."""
+    models = tmp_path / "models"
+    models.mkdir()
+    class_csv(models / YAMNET_CLASSES, 521)
+    class_csv(models / MN04_CLASSES, 527)
+    cache = tmp_path / "cache.npz"
+    tiny_cache(cache, np.random.default_rng(3), unlabelled=True)
+    return cache, models

@@ -24,14 +24,10 @@ from ouie.train.teacher_head import (
 )
 from ouie.train.teachers import (
     HOP,
-    MN04_CLASSES,
     WINDOW,
-    YAMNET_CLASSES,
     TeacherCache,
     clip_windows,
 )
-from tests.train.tiny_cache import class_csv as _class_csv
-from tests.train.tiny_cache import tiny_cache as _tiny_cache
 
 GUNSHOT = EVENT_LABELS.index(EventLabel.GUNSHOT)
 
@@ -105,14 +101,9 @@ def test_excluded_sources_leave_no_window_behind(tiny: tuple[Path, Path], tmp_pa
 
 
 def test_unlabelled_clips_get_their_share_and_are_never_mixing_backgrounds(
-    tmp_path: Path,
+    tiny_unlabelled: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    _class_csv(models / YAMNET_CLASSES, 521)
-    _class_csv(models / MN04_CLASSES, 527)
-    cache = tmp_path / "cache.npz"
-    _tiny_cache(cache, np.random.default_rng(3), unlabelled=True)
+    cache, models = tiny_unlabelled
     config = distill.DistillConfig((cache,), models, tmp_path, unlabelled_share=0.2)
     data = distill.load_data(config)
     unlabelled = np.arange(24, 30)  # the fifth clip's six windows
@@ -126,14 +117,9 @@ def test_unlabelled_clips_get_their_share_and_are_never_mixing_backgrounds(
 
 
 def test_windows_the_teachers_hear_as_a_label_are_drawn_with_its_event_windows(
-    tmp_path: Path,
+    tiny_unlabelled: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    models = tmp_path / "models"
-    models.mkdir()
-    _class_csv(models / YAMNET_CLASSES, 521)
-    _class_csv(models / MN04_CLASSES, 527)
-    path = tmp_path / "cache.npz"
-    _tiny_cache(path, np.random.default_rng(3), unlabelled=True)
+    path, models = tiny_unlabelled
     cache = TeacherCache.load(path)
     cache.outputs.yamnet_scores[24:27, 0] = 0.9  # three unlabelled windows sound like shots
     cache.save(path)
