@@ -8,6 +8,7 @@ labels. Per-shot errors are asserted and reported.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -220,6 +221,25 @@ def test_two_sensor_events_are_areas_that_hold_the_source() -> None:
         assert math.hypot(shot.fix.east - source.east, shot.fix.north - source.north) <= (
             shot.fix.radius_m
         )
+
+
+@pytest.mark.parametrize("start", [(60.0, -30.0), (-60.0, 60.0)])
+def test_a_round_only_two_sensors_heard_stays_in_its_burst(start: tuple[float, float]) -> None:
+    """With a gunshot's 600 m reach, a round that two sensors heard is an area whose centre
+    may lie 200 m and more from the shooter; the source is anywhere in it, so it is still
+    a round of the burst around it, not an incident of its own."""
+    params = dataclasses.replace(PARAMS, area_ranges=(("gunshot", 600.0),))
+    rng = np.random.default_rng(21)
+    truth = burst(rng, 3, (1.0, 1.5), start=start)
+    detections = heard(rng, truth, hearing_m=250.0)
+    middle = sorted((h for h in detections if h.key.startswith("r01")), key=lambda h: h.onset)
+    detections = [h for h in detections if not h.key.startswith("r01")] + middle[:2]
+    result = associate(detections, params)
+    assert len(result) == 1 and len(result[0].shots) == 3
+    area = sorted(result[0].shots, key=lambda s: s.t0)[1]
+    assert area.fix is not None and area.fix.method == "area"
+    off = math.hypot(area.fix.east - truth[1].east, area.fix.north - truth[1].north)
+    assert 200.0 < off <= area.fix.radius_m
 
 
 def test_distant_simultaneous_sounds_stay_apart() -> None:

@@ -8,6 +8,7 @@ import asyncio
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -296,7 +297,8 @@ def test_ouie_hub_past_the_end_purges_and_exits(tmp_path: Path) -> None:
 def test_progress_reads_the_criteria_from_operators_feedback(tmp_path: Path) -> None:
     from ouie.hub.experiment import progress
 
-    today = utc_now().date()
+    # the experiment's days are Europe/Paris days (its default timezone): "today" there
+    today = utc_now().astimezone(ZoneInfo("Europe/Paris")).date()
     experiment = Experiment(
         start=today - timedelta(days=9),
         end=today + timedelta(days=100),

@@ -4,7 +4,7 @@ cannot tell anyone whether the sound they just made was detected."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -41,7 +41,9 @@ def client(sqlite_url: str) -> Iterator[tuple[Hub, TestClient]]:
 def test_public_counts_are_delayed_and_suppressed(client: tuple[Hub, TestClient]) -> None:
     hub, test_client = client
     now = utc_now()
-    two_days_ago = now - timedelta(days=2)
+    # noon (UTC) two days ago: the whole day is published at any time of today, where "now
+    # minus two days" run just before midnight would spill its later sounds into yesterday
+    two_days_ago = datetime.combine((now - timedelta(days=2)).date(), time(12), UTC)
     seq = 0
     for i in range(6):  # six gunshots two days ago: published
         seq += 10

@@ -339,13 +339,20 @@ def _set_fix(shot: Shot, fix: Fix) -> None:
     shot.used = frozenset(locating[i].key for i in fix.used)
 
 
+def _uncertainty(shot: Shot, p: Params) -> float:
+    """How far a shot's source may be from its fix: an area's whole extent (the source is
+    anywhere in it, and a wide one's centre may be hundreds of metres from it); a point's
+    ellipse, at most ``burst_radius_m``."""
+    assert shot.fix is not None
+    if shot.fix.method == "area":
+        return shot.fix.radius_m
+    return min(shot.fix.radius_m, p.burst_radius_m)
+
+
 def _near(a: Shot, b: Shot, p: Params) -> bool:
+    """Whether two shots may have come from within ``burst_radius_m`` of each other."""
     assert a.fix is not None and b.fix is not None
-    reach = (
-        p.burst_radius_m
-        + min(a.fix.radius_m, p.burst_radius_m)
-        + min(b.fix.radius_m, p.burst_radius_m)
-    )
+    reach = p.burst_radius_m + _uncertainty(a, p) + _uncertainty(b, p)
     return math.hypot(a.fix.east - b.fix.east, a.fix.north - b.fix.north) <= reach
 
 
