@@ -49,6 +49,7 @@ build() {  # name, then the sources to leave out
   local excluded=()
   for source in "$@"; do excluded+=(--exclude-source "$source"); done
   python3 -m ouie.train.distill "${CACHES[@]}" --models "$MODELS" --logit-weight 0.1 \
+      --teacher-positive 0.2 \
       --out "$WORK/builds/$name" "${excluded[@]}" > "$WORK/builds/$name.log" 2>&1
 }
 # shellcheck disable=SC2086  # the groups are space-separated source lists

@@ -149,19 +149,24 @@ def _clip_max(compact: CompactClassifier, clip: Clip) -> np.ndarray:
 
 # Regression floors, not held-out figures: the bundled model (distilled from YAMNet and mn04,
 # ouie.train.distill) is trained on every dev and extra clip, fold 0 included, so these clips
-# are its training data. ouie-compact@162e0551 measures glass 24/53, SESA gunshots 9/24, all
-# gunshots 11/43 and explosions 8/14 here at its shipped thresholds (62a2bf12: 19/53, 8/24,
-# 9/43, 7/14; 4693f883: 36/53, 10/24, 11/43, 6/14; the model fitted to these sources before
-# distillation: 49/53, 22/24, 28/43, 10/14). Each newer model found more on sources it never
-# heard; its source-disjoint figures (ouie eval --split source) are in docs/benchmarks.md.
+# are its training data. ouie-compact@9fee0be7 measures glass 26/53, SESA gunshots 7/24, all
+# gunshots 8/43 and explosions 4/14 here at its shipped thresholds (162e0551: 24/53, 9/24,
+# 11/43, 8/14; 62a2bf12: 19/53, 8/24, 9/43, 7/14; 4693f883: 36/53, 10/24, 11/43, 6/14; the
+# model fitted to these sources before distillation: 49/53, 22/24, 28/43, 10/14). Each newer
+# model found more on sources it never heard; its source-disjoint figures (ouie eval --split
+# source) are in docs/benchmarks.md. 9fee0be7's thresholds, tuned out of source to the same
+# false-alarm rate, are higher for gunshots (0.55 against 0.48): it finds fewer of these
+# clips it trained on, and more targets with fewer false alarms on sources it never heard
+# (168 against 150 of 610, 13 against 17 non-target clips with an event), so the floors for
+# SESA gunshots and explosions went from 0.3 and 0.4 to 0.25.
 @pytest.mark.shared
 @pytest.mark.parametrize(
     ("label", "collection", "min_recall"),
     [
         (EventLabel.GLASS_BREAKING, "", 0.3),
-        (EventLabel.GUNSHOT, "sesa/", 0.3),
+        (EventLabel.GUNSHOT, "sesa/", 0.25),
         (EventLabel.GUNSHOT, "", 0.15),
-        (EventLabel.EXPLOSION, "", 0.4),
+        (EventLabel.EXPLOSION, "", 0.25),
     ],
 )
 def test_training_events_are_still_found(
