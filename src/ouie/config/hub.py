@@ -7,7 +7,7 @@ PostgreSQL: ``postgresql+psycopg://user@host:5432/db``).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -114,6 +114,12 @@ DEFAULT_HEARING_RANGE_M: dict[EventLabel, float] = {
 }
 
 
+def farthest_reach(ranges: Mapping[str, float], default: float, labels: Iterable[str]) -> float:
+    """The hearing range of the farthest-carrying of ``labels`` (``default`` for a label
+    ``ranges`` does not list, and for no label at all)."""
+    return max((ranges.get(label, default) for label in labels), default=default)
+
+
 class FusionSettings(Section):
     temperature_c: float = Field(default=15.0, ge=-40.0, le=60.0)
     timing_tolerance_s: float = Field(
@@ -167,11 +173,8 @@ class FusionSettings(Section):
     def hearing_for(self, labels: Iterable[str]) -> float:
         """The area's hearing range for a sound given these labels: the farthest-carrying
         one's (sensors may disagree on what an impulsive sound was)."""
-        known = {str(k): v for k, v in self.hearing_range_m.items()}
-        return max(
-            (known.get(label, self.fallback_radius_m) for label in labels),
-            default=self.fallback_radius_m,
-        )
+        ranges = {str(label): metres for label, metres in self.hearing_range_m.items()}
+        return farthest_reach(ranges, self.fallback_radius_m, labels)
 
 
 class RetentionSettings(Section):

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ouie.config.hub import farthest_reach
 from ouie.hub.fixes import Fix, Observation
 from ouie.hub.locate import consistent, locate_many, quick_fit
 
@@ -114,8 +115,7 @@ class Params:
 
     def area_hearing(self, labels: Iterable[str]) -> float:
         """A shot's area range: the farthest-carrying of the labels its sensors gave."""
-        ranges = dict(self.area_ranges)
-        return max((ranges.get(label, self.hearing_m) for label in labels), default=self.hearing_m)
+        return farthest_reach(dict(self.area_ranges), self.hearing_m, labels)
 
 
 @dataclass
