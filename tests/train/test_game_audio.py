@@ -87,6 +87,25 @@ def test_missing_packages_are_named_and_none_installed_is_an_error(
     assert "apt-get install freedoom" in capsys.readouterr().err
 
 
+def test_an_unknown_pool_package_is_refused_before_anything_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        game_audio.main(
+            [
+                "--out",
+                str(tmp_path / "out"),
+                "--pool",
+                str(tmp_path / "pool"),
+                "--pool-packages",
+                "nexuiz-data,nexiuz-data",
+            ]
+        )
+    assert exit_info.value.code == 2
+    assert "not a pool package: nexiuz-data" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_lump_that_is_not_a_sound_is_refused(tmp_path: Path) -> None:
     (tmp_path / FREEDOOM.path).mkdir()
     lump = struct.pack("<HHI", 0, 11025, 40) + bytes(40)

@@ -458,13 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         "pool, DEFAULT_POOL_PACKAGES)",
     )
     args = parser.parse_args(argv)
+    only = frozenset(args.pool_packages.split(",")) if args.pool_packages else DEFAULT_POOL_PACKAGES
+    # a misspelt name would otherwise write a pool without that package and say nothing
+    unknown = sorted(only - {source.package.name for source in POOL_SOURCES})
+    if unknown:
+        parser.error(f"--pool-packages: not a pool package: {', '.join(unknown)}")
     outs = [write_dataset(args.out, args.games)]
     if args.pool is not None:
-        only = (
-            frozenset(args.pool_packages.split(","))
-            if args.pool_packages
-            else DEFAULT_POOL_PACKAGES
-        )
         outs.append(write_pool(args.pool, args.games, args.pool_per_package, packages=only))
     for out in outs:
         with (out / "labels.csv").open(encoding="utf-8") as handle:
