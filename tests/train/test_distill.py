@@ -168,6 +168,41 @@ def test_reflection_comb_notches_each_row_within_an_echos_bounds() -> None:
     assert torch.isfinite(with_combs).all()
 
 
+def test_freq_mixstyle_moves_band_statistics_towards_another_row_only_where_drawn() -> None:
+    rng = np.random.default_rng(4)
+    x = torch.randn(6, 96, 64) * torch.linspace(0.5, 2.0, 64) + torch.linspace(-3.0, 1.0, 64)
+    x[3:] = x[3:] * 0.2 - 5.0  # three rows from another "recording chain"
+    untouched = distill.freq_mixstyle(x.clone(), rng, 0.0)
+    assert torch.equal(untouched, x)
+    mixed = distill.freq_mixstyle(x.clone(), np.random.default_rng(5), 1.0)
+    assert mixed.shape == x.shape and torch.isfinite(mixed).all()
+    # each band's time course keeps its shape (an affine map per row and band) ...
+    corr = torch.stack(
+        [
+            torch.corrcoef(torch.stack([x[i, :, b], mixed[i, :, b]]))[0, 1]
+            for i in range(6)
+            for b in range(0, 64, 9)
+        ]
+    )
+    assert float(corr.min()) > 0.999
+    # ... while its level moves: rows of one chain borrow the other's band means
+    moved = (mixed.mean(dim=1) - x.mean(dim=1)).abs().max(dim=1).values
+    assert float(moved.max()) > 1.0
+    # the mixed statistics stay inside the span of the two rows' own
+    means = x.mean(dim=1)
+    lo, hi = means.min(dim=0).values, means.max(dim=0).values
+    out_means = mixed.mean(dim=1)
+    assert bool(((out_means >= lo - 1e-4) & (out_means <= hi + 1e-4)).all())
+
+
+def test_freq_mixstyle_off_draws_nothing_so_older_recipes_rebuild_exactly() -> None:
+    args = (torch.zeros(4, 96, 64), torch.zeros(4, 96, 64), torch.zeros(4, dtype=torch.bool))
+    a, b = np.random.default_rng(6), np.random.default_rng(6)
+    distill.augment(*args, a)
+    distill.augment(*args, b, mixstyle_probability=0.0)
+    assert a.random() == b.random()
+
+
 def test_smoke_distillation_gives_a_loadable_model_and_build_record(
     tiny: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -205,6 +240,26 @@ def test_logit_matching_trains_and_is_recorded(tiny: tuple[Path, Path], tmp_path
     distill.distill(plain, log=False)
     other = json.loads((tmp_path / "p" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
     assert recipe["losses"][0] > other["losses"][0]  # the extra term adds to the loss
+
+
+def test_mixstyle_and_quieter_mixtures_train_and_are_recorded(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cache, models = tiny
+    config = distill.DistillConfig(
+        (cache,),
+        models,
+        tmp_path / "b",
+        steps=4,
+        epochs=2,
+        batch_size=8,
+        freq_mixstyle=0.5,
+        min_mix_db=-9.0,
+    )
+    distill.distill(config, log=False)
+    recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["freq_mixstyle"] == 0.5 and recipe["min_mix_db"] == -9.0
+    assert all(np.isfinite(recipe["losses"]))
 
 
 def test_augmented_copies_keep_label_and_source(tmp_path: Path) -> None:

@@ -35,6 +35,10 @@ the spectrum every 1/delay Hz. The twin's renderer adds exactly this, and the st
 learnt clean, close recordings: a gunshot's score fell from 0.21 to 0.06 at 35 m with the
 ground reflection, 0.21 with the direct path alone (docs/eval.md).
 
+Off in the shipped recipe, kept to rebuild the rows of docs/eval.md (session 14) that
+measured them: ``--freq-mixstyle`` (each band's statistics over time mixed with another
+row's) and ``--min-mix-db`` (mixtures below 0 dB event-to-background ratio).
+
 ``--exclude-source`` leaves every clip of those ``source_repo``s out, for the
 source-disjoint builds that ``ouie eval --split source --builds`` reads (``build.json``).
 Training must fit a 2-core machine: one thread, a fixed number of steps, checkpointed per
@@ -93,6 +97,8 @@ class Recipe(BaseModel):
     logit_weight: float = 0.0
     comb_probability: float = 0.0  # builds made before the reflection comb existed had none
     teacher_positive: float = 0.0  # builds made before the option existed drew hard labels only
+    freq_mixstyle: float = 0.0  # builds made before the option existed had none
+    min_mix_db: float = 0.0  # builds made before the option existed mixed at 0-20 dB
     seed: int
     windows: int
     clips: int
@@ -131,6 +137,15 @@ class DistillConfig:
     # (0: hard-labelled event windows only). A label whose sources are left out has few
     # labelled windows, but the teachers hear it in other clips: game voices, speech, bangs.
     teacher_positive: float = 0.0
+    # Rows whose per-band statistics over time are mixed with another row's (Freq-MixStyle,
+    # Kim et al. / Schmid et al., DCASE 2022-23 device generalisation): a recording chain
+    # colours every band of a clip alike, so borrowing another clip's colouring teaches the
+    # student to ignore it. 0: off (the shipped recipe).
+    freq_mixstyle: float = 0.0
+    # Mixtures are drawn at an event-to-background ratio in [min_mix_db, 20] dB (ratio of the
+    # two patches' mean magnitudes). The street puts events under traffic at -6 dB and below,
+    # where `ouie eval` scores its mixtures; 0 is the shipped recipe.
+    min_mix_db: float = 0.0
     seed: int = 2026
     threads: int = 1
     command: str = ""
@@ -252,6 +267,28 @@ def reflection_comb(n: int, rng: np.random.Generator) -> FloatArray:
     return np.asarray(np.log(np.maximum(band_gain, 1e-3)), dtype=np.float32)
 
 
+FREQ_MIXSTYLE_ALPHA = 0.4  # Beta(α, α) mixing weight, as in the DCASE systems that use it
+
+
+def freq_mixstyle(x: torch.Tensor, rng: np.random.Generator, probability: float) -> torch.Tensor:
+    """On ``probability`` of the rows of a log-mel batch [n, frames, bands], replace each
+    band's mean and standard deviation over time by a mix of the row's and another row's."""
+    n = int(x.shape[0])
+    rows = rng.random(n) < probability
+    if not rows.any():
+        return x
+    other = torch.from_numpy(rng.permutation(n))
+    weight = torch.from_numpy(
+        rng.beta(FREQ_MIXSTYLE_ALPHA, FREQ_MIXSTYLE_ALPHA, n).astype(np.float32)
+    )[:, None, None]
+    mean = x.mean(dim=1, keepdim=True)
+    std = (x.var(dim=1, keepdim=True) + 1e-6).sqrt()
+    mixed = (x - mean) / std * (weight * std + (1 - weight) * std[other]) + (
+        weight * mean + (1 - weight) * mean[other]
+    )
+    return torch.where(torch.from_numpy(rows)[:, None, None], mixed, x)
+
+
 def augment(
     x: torch.Tensor,
     background: torch.Tensor,
@@ -259,13 +296,15 @@ def augment(
     rng: np.random.Generator,
     min_gain_db: float = -20.0,
     comb_probability: float = 0.0,
+    mixstyle_probability: float = 0.0,
+    min_mix_db: float = 0.0,
 ) -> torch.Tensor:
     """Gain, EQ, low-pass, reflections, mixing (rows where ``mix``) and masks, in the log-mel
     domain."""
     n, frames, bands = (int(size) for size in x.shape)
     magnitude = torch.exp(x) - 0.001
     if bool(mix.any()):
-        ratio_db = torch.from_numpy(rng.uniform(0.0, 20.0, n).astype(np.float32))
+        ratio_db = torch.from_numpy(rng.uniform(min_mix_db, 20.0, n).astype(np.float32))
         level_x = magnitude.mean(dim=(1, 2))
         back = torch.exp(background) - 0.001
         level_b = back.mean(dim=(1, 2)).clamp(min=1e-6)
@@ -294,6 +333,8 @@ def augment(
         eq[torch.from_numpy(combed)] += torch.from_numpy(reflection_comb(int(combed.sum()), rng))
     magnitude = magnitude.clamp(min=0.0) * torch.exp(gain[:, None, None] + eq[:, None, :])
     out = torch.log(magnitude + 0.001)
+    if mixstyle_probability > 0:  # draws nothing when off, so older recipes rebuild exactly
+        out = freq_mixstyle(out, rng, mixstyle_probability)
     for i in range(n):
         if rng.random() < 0.5:
             width = int(rng.integers(1, 9))
@@ -329,7 +370,16 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
         back_index = rng.choice(data.negative_index, config.batch_size)
         background = torch.from_numpy(data.patches[back_index].astype(np.float32))
         mix = torch.from_numpy(rng.random(config.batch_size) < config.mix_probability)
-        x = augment(x, background, mix, rng, config.min_gain_db, config.comb_probability)
+        x = augment(
+            x,
+            background,
+            mix,
+            rng,
+            config.min_gain_db,
+            config.comb_probability,
+            config.freq_mixstyle,
+            config.min_mix_db,
+        )
         target = soft[index]
         target = torch.where(mix[:, None], torch.maximum(target, soft[back_index]), target)
         logits, aux = net.forward_with_aux(x)
@@ -408,6 +458,8 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
         logit_weight=config.logit_weight,
         comb_probability=config.comb_probability,
         teacher_positive=config.teacher_positive,
+        freq_mixstyle=config.freq_mixstyle,
+        min_mix_db=config.min_mix_db,
         seed=config.seed,
         windows=len(data.patches),
         clips=data.n_clips,
@@ -439,6 +491,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=DistillConfig.steps)
     parser.add_argument("--seed", type=int, default=DistillConfig.seed)
     parser.add_argument("--hard-weight", type=float, default=DistillConfig.hard_weight)
+    parser.add_argument(
+        "--aux-weight",
+        type=float,
+        default=DistillConfig.aux_weight,
+        help="weight of the training-only head's regression of the teachers' embeddings",
+    )
     parser.add_argument("--min-gain-db", type=float, default=DistillConfig.min_gain_db)
     parser.add_argument(
         "--unlabelled-share",
@@ -465,6 +523,18 @@ def main(argv: list[str] | None = None) -> int:
         help="draw windows the teachers score at least this for a label with its event "
         "windows (0: hard labels only)",
     )
+    parser.add_argument(
+        "--freq-mixstyle",
+        type=float,
+        default=DistillConfig.freq_mixstyle,
+        help="share of rows whose per-band statistics are mixed with another row's (0: off)",
+    )
+    parser.add_argument(
+        "--min-mix-db",
+        type=float,
+        default=DistillConfig.min_mix_db,
+        help="lowest event-to-background ratio of the mixtures (dB; they go up to +20)",
+    )
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--no-channel-norm", action="store_true")
     args = parser.parse_args(argv)
@@ -480,11 +550,14 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         seed=args.seed,
         hard_weight=args.hard_weight,
+        aux_weight=args.aux_weight,
         min_gain_db=args.min_gain_db,
         unlabelled_share=args.unlabelled_share,
         logit_weight=args.logit_weight,
         comb_probability=args.comb_probability,
         teacher_positive=args.teacher_positive,
+        freq_mixstyle=args.freq_mixstyle,
+        min_mix_db=args.min_mix_db,
         channel_norm=not args.no_channel_norm,
         command=shlex.join(["python", "-m", "ouie.train.distill", *(argv or sys.argv[1:])]),
     )
