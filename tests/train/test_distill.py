@@ -195,12 +195,15 @@ def test_freq_mixstyle_moves_band_statistics_towards_another_row_only_where_draw
     assert bool(((out_means >= lo - 1e-4) & (out_means <= hi + 1e-4)).all())
 
 
-def test_freq_mixstyle_off_draws_nothing_so_older_recipes_rebuild_exactly() -> None:
-    args = (torch.zeros(4, 96, 64), torch.zeros(4, 96, 64), torch.zeros(4, dtype=torch.bool))
-    a, b = np.random.default_rng(6), np.random.default_rng(6)
-    distill.augment(*args, a)
-    distill.augment(*args, b, mixstyle_probability=0.0)
-    assert a.random() == b.random()
+def test_augmentation_applies_freq_mixstyle_only_when_asked() -> None:
+    x = torch.randn(8, 96, 64) + torch.linspace(-4.0, 0.0, 64)
+    x[4:] -= 3.0
+    args = (torch.full((8, 96, 64), -6.0), torch.zeros(8, dtype=torch.bool))
+    off = distill.augment(x.clone(), *args, np.random.default_rng(6))
+    again = distill.augment(x.clone(), *args, np.random.default_rng(6), mixstyle_probability=0.0)
+    on = distill.augment(x.clone(), *args, np.random.default_rng(6), mixstyle_probability=1.0)
+    assert torch.equal(off, again)
+    assert not torch.allclose(off, on)
 
 
 def test_smoke_distillation_gives_a_loadable_model_and_build_record(
