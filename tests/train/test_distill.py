@@ -318,3 +318,11 @@ def test_data_card_lists_every_training_file_but_the_excluded(
     assert listed[1:] == ["data,a/g1.flac,gunshot,src/one,CC0", "data,a/n1.flac,rain,src/one,CC0"]
     card = (out / distill_card.CARD_FILE).read_text(encoding="utf-8")
     assert "| src/one | 2 |" in card and "src/two" not in card
+
+
+def test_every_command_line_number_is_a_recipe_setting() -> None:
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(distill.DistillConfig)}
+    for name in distill.FLOAT_OPTIONS:
+        assert name in fields and isinstance(getattr(distill.DistillConfig, name), float), name

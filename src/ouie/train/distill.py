@@ -482,6 +482,22 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
     return model_path
 
 
+#: The recipe's numeric settings that ``main`` exposes as ``--name-with-dashes``, with their help.
+FLOAT_OPTIONS: dict[str, str | None] = {
+    "hard_weight": None,
+    "aux_weight": "weight of the training-only head's regression of the teachers' embeddings",
+    "min_gain_db": None,
+    "unlabelled_share": "share of each batch from clips labelled 'unlabelled' (soft targets only)",
+    "logit_weight": "weight of a squared error on the teachers' logits, beside the soft BCE",
+    "comb_probability": "share of rows given a ground or facade reflection (0 turns it off)",
+    "teacher_positive": "draw windows the teachers score at least this for a label with its "
+    "event windows (0: hard labels only)",
+    "freq_mixstyle": "share of rows whose per-band statistics are mixed with another row's "
+    "(0: off)",
+    "min_mix_db": "lowest event-to-background ratio of the mixtures (dB; they go up to +20)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ouie.train.distill", description=__doc__)
     parser.add_argument("--cache", type=Path, action="append", required=True, help=".npz")
@@ -490,51 +506,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exclude-source", action="append", default=[])
     parser.add_argument("--steps", type=int, default=DistillConfig.steps)
     parser.add_argument("--seed", type=int, default=DistillConfig.seed)
-    parser.add_argument("--hard-weight", type=float, default=DistillConfig.hard_weight)
-    parser.add_argument(
-        "--aux-weight",
-        type=float,
-        default=DistillConfig.aux_weight,
-        help="weight of the training-only head's regression of the teachers' embeddings",
-    )
-    parser.add_argument("--min-gain-db", type=float, default=DistillConfig.min_gain_db)
-    parser.add_argument(
-        "--unlabelled-share",
-        type=float,
-        default=DistillConfig.unlabelled_share,
-        help="share of each batch from clips labelled 'unlabelled' (soft targets only)",
-    )
-    parser.add_argument(
-        "--logit-weight",
-        type=float,
-        default=DistillConfig.logit_weight,
-        help="weight of a squared error on the teachers' logits, beside the soft BCE",
-    )
-    parser.add_argument(
-        "--comb-probability",
-        type=float,
-        default=DistillConfig.comb_probability,
-        help="share of rows given a ground or facade reflection (0 turns it off)",
-    )
-    parser.add_argument(
-        "--teacher-positive",
-        type=float,
-        default=DistillConfig.teacher_positive,
-        help="draw windows the teachers score at least this for a label with its event "
-        "windows (0: hard labels only)",
-    )
-    parser.add_argument(
-        "--freq-mixstyle",
-        type=float,
-        default=DistillConfig.freq_mixstyle,
-        help="share of rows whose per-band statistics are mixed with another row's (0: off)",
-    )
-    parser.add_argument(
-        "--min-mix-db",
-        type=float,
-        default=DistillConfig.min_mix_db,
-        help="lowest event-to-background ratio of the mixtures (dB; they go up to +20)",
-    )
+    for field, help_text in FLOAT_OPTIONS.items():
+        parser.add_argument(
+            "--" + field.replace("_", "-"),
+            type=float,
+            default=getattr(DistillConfig, field),
+            help=help_text,
+        )
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--no-channel-norm", action="store_true")
     args = parser.parse_args(argv)
@@ -549,17 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         widths=(widths[0], widths[1], widths[2], widths[3]),
         steps=args.steps,
         seed=args.seed,
-        hard_weight=args.hard_weight,
-        aux_weight=args.aux_weight,
-        min_gain_db=args.min_gain_db,
-        unlabelled_share=args.unlabelled_share,
-        logit_weight=args.logit_weight,
-        comb_probability=args.comb_probability,
-        teacher_positive=args.teacher_positive,
-        freq_mixstyle=args.freq_mixstyle,
-        min_mix_db=args.min_mix_db,
         channel_norm=not args.no_channel_norm,
         command=shlex.join(["python", "-m", "ouie.train.distill", *(argv or sys.argv[1:])]),
+        **{field: getattr(args, field) for field in FLOAT_OPTIONS},
     )
     distill(config)
     return 0
