@@ -23,7 +23,15 @@ from typer.testing import CliRunner
 from ouie.cli import app
 from ouie.compliance import leakage
 from ouie.compliance.fswatch import AUDIO_SUFFIXES, FileWatch, audio_magic, owner_of
-from ouie.compliance.leakage import Recording, build_recordings, run_privacy_eval
+from ouie.compliance.leakage import (
+    SPEECH_NOISE_RATIOS_DB,
+    Recording,
+    _Feed,
+    _Span,
+    build_recordings,
+    faded,
+    run_privacy_eval,
+)
 from ouie.core.labels import EventLabel
 from ouie.eval.noise import RATE, street_noise
 from tests.node.fakes import LoudnessClassifier
@@ -138,7 +146,9 @@ def test_recordings_from_espeak_and_a_dataset(tmp_path: Path) -> None:
     sets = [r.set for r in recordings]
     assert sets.count("espeak") == 6  # 3 voices × 2 styles
     assert sets.count("dataset_speech") == 2
-    assert sets.count("speech_in_noise") == 8
+    assert sets.count("speech_in_noise") == 8 * len(SPEECH_NOISE_RATIOS_DB)
+    noisy = [r.name for r in recordings if r.set == "speech_in_noise"]
+    assert {name.rsplit("+noise", 1)[1] for name in noisy} == {"+6dB", "+0dB", "-6dB"}
     assert all(r.rate == RATE and r.audio.dtype == np.float32 for r in recordings)
 
 
@@ -163,7 +173,9 @@ def test_node_run_on_speech_writes_no_audio(tmp_path: Path) -> None:
     assert report.event_messages > 0  # the publishing path was exercised
     assert report.status_messages >= 1
     assert 200 < report.largest_message_bytes < 1024
-    assert report.speech_recordings == 24 and report.speech_seconds > 60
+    # 12 espeak recordings (2 languages × 3 voices × 2 styles), each also at every noise ratio
+    assert report.speech_recordings == 12 * (1 + len(SPEECH_NOISE_RATIOS_DB))
+    assert report.speech_seconds > 60
     assert set(report.model_dump()) >= REQUIRED_KEYS
 
 
@@ -230,3 +242,22 @@ def test_eval_privacy_cli_writes_the_figures(
     assert figures["sets"]["dataset_speech"]["recordings"] == 2
     assert figures["backgrounds_used"] + figures["backgrounds_rejected"] == 1
     assert "audio files written: 0" in result.output
+
+
+def test_recordings_fade_in_and_out_so_the_stream_has_no_step() -> None:
+    audio = np.ones(1000, np.float32)
+    out = faded(audio, 100)
+    assert out[0] < 0.001 and out[-1] < 0.001  # no jump from the silent gap
+    assert np.all(np.diff(out[:100]) > 0) and np.all(out[100:900] == 1.0)
+    assert np.array_equal(audio, np.ones(1000, np.float32))  # the recording is not changed
+    assert faded(np.ones(3, np.float32), 100)[1] == 1.0  # a 3-sample clip: one-sample fades
+
+
+def test_an_event_belongs_to_the_recording_its_midpoint_falls_in() -> None:
+    feed = _Feed(iter(()))
+    rec = Recording("a", "speech_in_noise", np.zeros(10, np.float32), RATE)
+    feed.spans = [_Span(rec, 0.0, 10.9, 0), _Span(rec, 10.9, 20.0, 0)]
+    # an onset rounded to the millisecond just before the second recording starts
+    assert feed.span_of_event(10.8999, 11.4) is feed.spans[1]
+    assert feed.span_of_event(5.0, 5.2) is feed.spans[0]
+    assert feed.span_of_event(5.0, 4.0) is feed.spans[0]  # a bad offset falls back to the onset

@@ -326,3 +326,66 @@ def test_every_command_line_number_is_a_recipe_setting() -> None:
     fields = {f.name: f for f in dataclasses.fields(distill.DistillConfig)}
     for name in distill.FLOAT_OPTIONS:
         assert name in fields and isinstance(getattr(distill.DistillConfig, name), float), name
+
+
+def test_hard_veto_lifts_only_the_hard_negatives_the_teachers_contradict(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    path, models = tiny
+    cache = TeacherCache.load(path)
+    cache.outputs.yamnet_scores[6:8, 0] = 0.9  # two windows of the rain clip sound like shots
+    cache.save(path)
+    off = distill.load_data(distill.DistillConfig((path,), models, tmp_path))
+    on = distill.load_data(distill.DistillConfig((path,), models, tmp_path, hard_veto=0.2))
+    assert off.hard_mask is None
+    assert on.hard_mask is not None
+    vetoed = np.argwhere(on.hard_mask == 0)
+    # only the rain clip's two shot-like windows, only for gunshot; the gunshot clips'
+    # windows (soft 0.45 too) keep every hard label, positives and negatives alike
+    assert vetoed.tolist() == [[6, GUNSHOT], [7, GUNSHOT]]
+    assert np.array_equal(on.labels.weights, off.labels.weights)
+    config = distill.DistillConfig(
+        (path,), models, tmp_path / "b", steps=4, epochs=2, batch_size=8, hard_veto=0.2
+    )
+    distill.distill(config, log=False)
+    recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["hard_veto"] == 0.2 and all(np.isfinite(recipe["losses"]))
+
+
+def test_teacher_mix_logit_takes_the_mean_of_the_teachers_logits(tiny: tuple[Path, Path]) -> None:
+    path, models = tiny
+    cache = TeacherCache.load(path)
+    cache.outputs.mn04_scores[:, 0] = 0.01  # mn04 doubts the shots YAMNet hears at 0.9
+    cache.save(path)
+    cache = TeacherCache.load(path)
+    mean = distill.soft_targets(cache, models, "mean")
+    logit = distill.soft_targets(cache, models, "logit")
+    odds = np.sqrt(0.9 / 0.1 * 0.01 / 0.99)
+    assert mean[0, GUNSHOT] == pytest.approx(0.455, abs=1e-3)
+    assert logit[0, GUNSHOT] == pytest.approx(odds / (1 + odds), abs=1e-3)
+    with pytest.raises(ValueError, match="unknown teacher mix"):
+        distill.soft_targets(cache, models, "max")
+
+
+def test_ema_exports_an_average_of_the_weights_and_is_recorded(
+    tiny: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cache, models = tiny
+    kwargs = {"steps": 6, "epochs": 2, "batch_size": 8}
+    data = distill.load_data(distill.DistillConfig((cache,), models, tmp_path / "x"))
+    nets = []
+    for ema in (0.0, 0.5):
+        torch.manual_seed(0)
+        net = distill.CompactNet(aux_outputs=data.embedding.shape[1])
+        config = distill.DistillConfig((cache,), models, tmp_path / f"e{ema}", ema=ema, **kwargs)
+        config.out_dir.mkdir(parents=True)
+        distill.fit(net, data, config, log=False)
+        nets.append(net.state_dict())
+    # same data, seed and steps: only the exported weights differ, the average of the path
+    weights = [k for k, v in nets[0].items() if v.dtype.is_floating_point]
+    assert any(not torch.equal(nets[0][k], nets[1][k]) for k in weights)
+    config = distill.DistillConfig((cache,), models, tmp_path / "b", ema=0.9, **kwargs)
+    distill.distill(config, log=False)
+    recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["ema"] == 0.9 and all(np.isfinite(recipe["losses"]))
+    assert load(tmp_path / "b").model_id.startswith("ouie-compact@")

@@ -13,7 +13,9 @@ Recording sets:
   ``espeak-ng --stdout`` (no file is written, so the file watch stays meaningful);
 * ``dataset_speech``: clips labelled ``speech`` in a ``labels.csv`` dataset;
 * ``speech_in_noise``: each speech recording mixed with street background (``background``
-  clips of the dataset, else generated noise) — still nothing to report;
+  clips of the dataset, else generated noise) at each ratio of ``SPEECH_NOISE_RATIOS_DB``
+  (+6, 0 and −6 dB: a voice across the street is quieter than the traffic, and that is
+  where the speech detector hears least) — still nothing to report;
 * ``speech_with_events``: speech with a target sound laid over it (a mixture of the two):
   measures what the guard lets through when something does happen during a conversation.
 
@@ -58,6 +60,11 @@ FloatArray = npt.NDArray[np.float32]
 CHUNK_S = 0.1
 STATUS_INTERVAL_S = 30.0
 GAP_S = 1.0
+#: Each recording fades in and out over this many seconds in the node's stream. A microphone
+#: never jumps from digital silence to a street's full level; without the fade, the step into
+#: a recording mixed at 0 dB over traffic was itself heard as a faint crash (the cascade,
+#: peak 0.054, session 15): an artefact of laying recordings end to end, not of speech.
+FADE_S = 0.1
 MAX_BACKGROUNDS = 20
 CLOCK_ORIGIN = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -80,6 +87,9 @@ EVENT_LABELS_FOR_MIX = ("gunshot", "glass_breaking", "scream", "siren", "explosi
 
 SetName = Literal["espeak", "dataset_speech", "speech_in_noise", "speech_with_events"]
 SPEECH_ONLY_SETS: tuple[SetName, ...] = ("espeak", "dataset_speech", "speech_in_noise")
+#: Speech-to-background ratios (RMS) of the ``speech_in_noise`` set; each speech recording is
+#: mixed at every one. Until session 15 only +6 dB was measured.
+SPEECH_NOISE_RATIOS_DB: tuple[float, ...] = (6.0, 0.0, -6.0)
 
 
 class PrivacyEvalError(RuntimeError):
@@ -196,15 +206,20 @@ def build_recordings(
         else:
             notes.backgrounds_rejected += 1
     notes.backgrounds_used = len(backgrounds)
-    for index, rec in enumerate(speech):
-        noise = (
-            backgrounds[index % len(backgrounds)]
-            if backgrounds
-            else street_noise(rec.audio.size, rng)
-        )
-        yield Recording(
-            f"{rec.name}+noise", "speech_in_noise", mix(rec.audio, noise, ratio_db=6.0), RATE
-        )
+    for step, ratio in enumerate(SPEECH_NOISE_RATIOS_DB):
+        for index, rec in enumerate(speech):
+            # each ratio puts a recording over another background (the first as before)
+            noise = (
+                backgrounds[(index + step) % len(backgrounds)]
+                if backgrounds
+                else street_noise(rec.audio.size, rng)
+            )
+            yield Recording(
+                f"{rec.name}+noise{ratio:+.0f}dB",
+                "speech_in_noise",
+                mix(rec.audio, noise, ratio_db=ratio),
+                RATE,
+            )
     if clips is None:
         return
     per_label = max(1, (max_clips or 10) // 2)
@@ -351,18 +366,36 @@ class _Feed:
             # the previous chunk has been processed when the runtime asks for the next one
             start = position
             self.spans.append(_Span(recording, start / RATE, 0.0, self._suppressions()))
-            audio = np.concatenate([recording.audio, self.gap])
+            audio = np.concatenate([faded(recording.audio, round(FADE_S * RATE)), self.gap])
             for offset in range(0, audio.size, step):
                 yield AudioChunk(audio[offset : offset + step])
                 await asyncio.sleep(0)
             position += audio.size
             self.spans[-1].end_s = position / RATE
 
+    def span_of_event(self, onset_s: float, offset_s: float) -> _Span | None:
+        """The recording an event belongs to: the one its midpoint falls in (an onset rounded
+        to the millisecond can fall a fraction of a sample before its recording starts)."""
+        return self.span_of(0.5 * (onset_s + max(onset_s, offset_s)))
+
     def span_of(self, seconds: float) -> _Span | None:
         for span in self.spans:
             if span.start_s <= seconds < span.end_s:
                 return span
         return self.spans[-1] if self.spans and seconds >= self.spans[-1].end_s else None
+
+
+def faded(audio: FloatArray, samples: int) -> FloatArray:
+    """``audio`` with raised-cosine fades of ``samples`` at both ends (shorter clips: half
+    their length each)."""
+    n = min(samples, audio.size // 2)
+    if n <= 0:
+        return audio
+    ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
+    out = audio.astype(np.float32, copy=True)
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out
 
 
 def _run_node(
@@ -453,8 +486,10 @@ def run_privacy_eval(
         )
         stats.suppressions += after - span.suppressions_before
     for message, _payload in publisher.events:
-        at = (message.onset - CLOCK_ORIGIN).total_seconds()
-        owner = feed.span_of(at)
+        owner = feed.span_of_event(
+            (message.onset - CLOCK_ORIGIN).total_seconds(),
+            (message.offset - CLOCK_ORIGIN).total_seconds(),
+        )
         if owner is None:
             continue
         sets[owner.recording.set].events += 1

@@ -64,6 +64,11 @@ class GatedSettings(ClassifierSettings):
         description="a window goes to the teachers when some label's compact score reaches "
         "this (chosen on the source-disjoint builds, docs/benchmarks.md)",
     )
+    teacher_mix: Literal["mean", "logit"] = Field(
+        default="mean",
+        description="how YAMNet's and mn04's mapped scores are combined on a candidate: their "
+        "mean, or the mean of their logits",
+    )
 
 
 class CascadeSettings(GatedSettings):

@@ -83,20 +83,40 @@ def firework(rng: np.random.Generator, rate: int) -> F64:
 
 
 def glass(rng: np.random.Generator, rate: int) -> F64:
-    """Breaking glass: an impact click, then shards ringing at 2–9 kHz over ~0.8 s."""
-    duration = 1.0
+    """Breaking glass: the pane's crack (a broadband burst of ~25 ms), shards ringing as they
+    fly, then a second shower as they land 0.3–0.6 s later (the fall from a window's height);
+    each shard a click that excites three inharmonic modes (about 1 : 2.7 : 5.4, as a thin
+    plate's) from 1.5 kHz up. Session 15: the previous model (an impact click and single
+    tones at 2–9 kHz over ~0.8 s) scored a median 0.11 on YAMNet's Shatter and 0.03 on
+    ouie-compact; this one 0.46 and 0.07 (12 renderings each, as generated)."""
+    duration = 1.4
     out = np.zeros(round(duration * rate))
     lead = round(0.01 * rate)
-    _place(out, rng.standard_normal(round(0.004 * rate)) * 1.5, lead)
     nyq = rate / 2.0
-    for _ in range(int(rng.integers(25, 60))):
-        at = lead + round(rng.exponential(0.12) * rate)
-        freq = min(rng.uniform(2000.0, 9000.0), 0.9 * nyq)
-        ring = _t(rng.uniform(0.02, 0.12), rate)
-        tone = np.sin(2 * np.pi * freq * ring + rng.uniform(0, 2 * np.pi))
-        tone *= np.exp(-ring / rng.uniform(0.005, 0.03)) * rng.uniform(0.2, 1.0)
-        _place(out, tone, at)
-    return band(out, rate, 1000.0, None, 2)
+    crack = rng.standard_normal(round(0.025 * rate)) * np.exp(-_t(0.025, rate) / 0.006)
+    _place(out, crack * 2.0, lead)
+
+    def shard(at: int) -> None:
+        click = max(1, round(rng.uniform(0.0005, 0.002) * rate))
+        _place(out, rng.standard_normal(click) * rng.uniform(0.2, 0.8), at)
+        f0 = rng.uniform(1500.0, 6000.0)
+        amplitude = rng.uniform(0.15, 0.8)
+        for ratio in (1.0, rng.uniform(2.4, 3.0), rng.uniform(4.8, 6.0)):
+            freq = f0 * ratio
+            if freq >= 0.9 * nyq:
+                continue
+            ring = _t(rng.uniform(0.03, 0.15), rate)
+            tone = np.sin(2 * np.pi * freq * ring + rng.uniform(0, 2 * np.pi))
+            _place(out, tone * np.exp(-ring / rng.uniform(0.01, 0.04)) * amplitude / ratio, at)
+
+    for _ in range(int(rng.integers(30, 60))):  # flying, right after the crack
+        shard(lead + round(rng.exponential(0.08) * rate))
+    landing = rng.uniform(0.3, 0.6)
+    for _ in range(int(rng.integers(30, 70))):  # landing
+        at = lead + round(max(0.0, rng.normal(landing, 0.12)) * rate)
+        if at < out.size:
+            shard(at)
+    return band(out, rate, 800.0, None, 2)
 
 
 def siren(rng: np.random.Generator, rate: int) -> F64:

@@ -35,9 +35,12 @@ the spectrum every 1/delay Hz. The twin's renderer adds exactly this, and the st
 learnt clean, close recordings: a gunshot's score fell from 0.21 to 0.06 at 35 m with the
 ground reflection, 0.21 with the direct path alone (docs/eval.md).
 
-Off in the shipped recipe, kept to rebuild the rows of docs/eval.md (session 14) that
-measured them: ``--freq-mixstyle`` (each band's statistics over time mixed with another
-row's) and ``--min-mix-db`` (mixtures below 0 dB event-to-background ratio).
+Off in the shipped recipe, kept to rebuild the rows of docs/eval.md (sessions 14 and 15)
+that measured them: ``--freq-mixstyle`` (each band's statistics over time mixed with another
+row's), ``--min-mix-db`` (mixtures below 0 dB event-to-background ratio), ``--hard-veto`` (no
+hard negative where the teachers hear the label), ``--teacher-mix logit`` (the mean of the
+teachers' logits as the soft target) and ``--ema`` (a moving average of the weights
+exported).
 
 ``--exclude-source`` leaves every clip of those ``source_repo``s out, for the
 source-disjoint builds that ``ouie eval --split source --builds`` reads (``build.json``).
@@ -62,7 +65,7 @@ from torch import nn
 
 from ouie.core.labels import EVENT_LABELS
 from ouie.eval.builds import BUILD_FILE, BuildInfo
-from ouie.node.classifiers.audioset_map import AudioSetMapper, read_class_mids
+from ouie.node.classifiers.audioset_map import AudioSetMapper, logit_mean, read_class_mids
 from ouie.node.classifiers.compact import model_id_for
 from ouie.node.frontends import yamnet as frontend
 from ouie.train.compact import CompactNet, export_onnx, write_digest
@@ -99,6 +102,9 @@ class Recipe(BaseModel):
     teacher_positive: float = 0.0  # builds made before the option existed drew hard labels only
     freq_mixstyle: float = 0.0  # builds made before the option existed had none
     min_mix_db: float = 0.0  # builds made before the option existed mixed at 0-20 dB
+    hard_veto: float = 0.0  # builds made before the option existed gave every hard negative
+    teacher_mix: str = "mean"  # builds made before the option existed took the mean
+    ema: float = 0.0  # builds made before the option existed exported the last weights
     seed: int
     windows: int
     clips: int
@@ -146,6 +152,19 @@ class DistillConfig:
     # two patches' mean magnitudes). The street puts events under traffic at -6 dB and below,
     # where `ouie eval` scores its mixtures; 0 is the shipped recipe.
     min_mix_db: float = 0.0
+    # A non-target clip's window that the teachers score ≥ this for a label gets no hard label
+    # for it (0: off, the shipped recipe). With ``teacher_positive`` such a window is drawn as
+    # one of that label's and its soft target says yes while its hard label says no: a
+    # collection's "other" clips that are gunshots to both teachers (gabemagee's) would teach
+    # the student that a gunshot-like sound is not one.
+    hard_veto: float = 0.0
+    # How the teachers' scores are combined into the soft target (``TEACHER_MIXES``).
+    teacher_mix: str = "mean"
+    # Export an exponential moving average of the weights (and batch-norm statistics) with
+    # this decay instead of the last step's (0: off, the shipped recipe). Averaging the end of
+    # the trajectory is the usual cheap guard against a model that happens to stop somewhere
+    # sharp; a rebuild's spread on the yardstick is as large as the gains measured.
+    ema: float = 0.0
     seed: int = 2026
     threads: int = 1
     command: str = ""
@@ -158,6 +177,7 @@ class DistillData:
     labels: WindowLabels
     embedding: FloatArray  # [n, d] z-scored teacher embeddings
     negative_index: npt.NDArray[np.int64]  # windows of non-target clips (mixing backgrounds)
+    hard_mask: FloatArray | None  # [n, 8] 0 where a hard negative is vetoed; None: no veto
     sample_p: npt.NDArray[np.float64]
     sources: list[str]
     n_clips: int
@@ -187,13 +207,21 @@ def _merge(caches: list[TeacherCache]) -> TeacherCache:
     )
 
 
-def soft_targets(cache: TeacherCache, models: Path) -> FloatArray:
-    """Mean of YAMNet's and mn04's AudioSet scores mapped to ouie's eight labels."""
+#: How the two teachers' mapped scores become one soft target (``--teacher-mix``).
+TEACHER_MIXES = ("mean", "logit")
+
+
+def soft_targets(cache: TeacherCache, models: Path, mix: str = "mean") -> FloatArray:
+    """YAMNet's and mn04's AudioSet scores mapped to ouie's eight labels and combined: their
+    mean (``mean``), or the mean of their logits (``logit``, ``audioset_map.logit_mean``)."""
     yamnet = AudioSetMapper(read_class_mids(models / YAMNET_CLASSES))
     mn04 = AudioSetMapper(read_class_mids(models / MN04_CLASSES))
-    out: FloatArray = 0.5 * (
-        yamnet(cache.outputs.yamnet_scores) + mn04(cache.outputs.mn04_scores)
-    ).astype(np.float32)
+    y, n = yamnet(cache.outputs.yamnet_scores), mn04(cache.outputs.mn04_scores)
+    if mix == "logit":
+        return logit_mean([y, n])
+    if mix != "mean":
+        raise ValueError(f"unknown teacher mix {mix!r}; one of {TEACHER_MIXES}")
+    out: FloatArray = 0.5 * (y + n).astype(np.float32)
     return out
 
 
@@ -220,7 +248,7 @@ def load_data(config: DistillConfig) -> DistillData:
     # from every other window (negatives, and target clips' other windows for the soft loss),
     # ``unlabelled_share`` of the batch from unlabelled clips when there are any, so that a
     # large pool of effects does not crowd out the real negatives.
-    soft = soft_targets(cache, config.models)[keep]
+    soft = soft_targets(cache, config.models, config.teacher_mix)[keep]
     p = np.zeros(len(targets), dtype=np.float64)
     event = targets > 0
     if config.teacher_positive > 0:
@@ -230,6 +258,11 @@ def load_data(config: DistillConfig) -> DistillData:
     for c in present:
         members = event[:, c]
         p[members] += 0.5 / len(present) / members.sum()
+    hard_mask = None
+    if config.hard_veto > 0:
+        hard_mask = np.where(is_negative[:, None] & (soft >= config.hard_veto), 0.0, 1.0).astype(
+            np.float32
+        )
     unlabelled = clip_unlabelled[cache.clip_of_window][keep]
     share = config.unlabelled_share if unlabelled.any() else 0.0
     rest = ~active & ~unlabelled
@@ -241,6 +274,7 @@ def load_data(config: DistillConfig) -> DistillData:
         labels=WindowLabels(targets, weights),
         embedding=embedding.astype(np.float32),
         negative_index=np.flatnonzero(is_negative),
+        hard_mask=hard_mask,
         sample_p=p / p.sum(),
         sources=sorted({s for s, k in zip(cache.sources, keep_clip, strict=True) if k}),
         n_clips=int(keep_clip.sum()),
@@ -359,8 +393,12 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
     soft = torch.from_numpy(data.soft)
     hard = torch.from_numpy(data.labels.targets)
     hard_w = torch.from_numpy(data.labels.weights)
+    hard_mask = None if data.hard_mask is None else torch.from_numpy(data.hard_mask)
     embedding = torch.from_numpy(data.embedding)
     per_epoch = max(1, config.steps // config.epochs)
+    average = (
+        {k: v.detach().clone() for k, v in net.state_dict().items()} if config.ema > 0 else None
+    )
     losses: list[float] = []
     total, started = 0.0, time.perf_counter()
     net.train()
@@ -391,10 +429,12 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
             loss = loss + config.logit_weight * ((logits - target_logit) ** 2).mean()
         w = hard_w[index]
         if float(w.sum()) > 0:
-            loss = (
-                loss
-                + config.hard_weight * (bce(logits, hard[index]).mean(dim=1) * w).sum() / w.sum()
-            )
+            hard_loss = bce(logits, hard[index])
+            if hard_mask is None:  # kept apart so that the shipped recipe rebuilds bit for bit
+                per_row = hard_loss.mean(dim=1)
+            else:
+                per_row = (hard_loss * hard_mask[index]).sum(dim=1) / hard_loss.shape[1]
+            loss = loss + config.hard_weight * (per_row * w).sum() / w.sum()
         clean = ~mix
         if bool(clean.any()):
             loss = loss + config.aux_weight * ((aux[clean] - embedding[index][clean]) ** 2).mean()
@@ -402,6 +442,13 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
         loss.backward()
         optimiser.step()
         schedule.step()
+        if average is not None:
+            with torch.no_grad():
+                for name, value in net.state_dict().items():
+                    if value.dtype.is_floating_point:
+                        average[name].mul_(config.ema).add_(value, alpha=1.0 - config.ema)
+                    else:
+                        average[name].copy_(value)
         total += float(loss.item())
         if (step + 1) % per_epoch == 0:
             losses.append(total / per_epoch)
@@ -413,6 +460,8 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
                     f"({time.perf_counter() - started:.0f} s)",
                     flush=True,
                 )
+    if average is not None:
+        net.load_state_dict(average)
     net.eval()
     return losses
 
@@ -460,6 +509,9 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
         teacher_positive=config.teacher_positive,
         freq_mixstyle=config.freq_mixstyle,
         min_mix_db=config.min_mix_db,
+        hard_veto=config.hard_veto,
+        teacher_mix=config.teacher_mix,
+        ema=config.ema,
         seed=config.seed,
         windows=len(data.patches),
         clips=data.n_clips,
@@ -495,6 +547,10 @@ FLOAT_OPTIONS: dict[str, str | None] = {
     "freq_mixstyle": "share of rows whose per-band statistics are mixed with another row's "
     "(0: off)",
     "min_mix_db": "lowest event-to-background ratio of the mixtures (dB; they go up to +20)",
+    "ema": "export a moving average of the weights with this decay per step (0: the last "
+    "step's weights)",
+    "hard_veto": "no hard negative for a label on a non-target window the teachers score at "
+    "least this for it (0: off)",
 }
 
 
@@ -513,6 +569,12 @@ def main(argv: list[str] | None = None) -> int:
             default=getattr(DistillConfig, field),
             help=help_text,
         )
+    parser.add_argument(
+        "--teacher-mix",
+        choices=TEACHER_MIXES,
+        default=DistillConfig.teacher_mix,
+        help="combine the teachers' mapped scores by their mean or the mean of their logits",
+    )
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--no-channel-norm", action="store_true")
     args = parser.parse_args(argv)
@@ -528,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         seed=args.seed,
         channel_norm=not args.no_channel_norm,
+        teacher_mix=args.teacher_mix,
         command=shlex.join(["python", "-m", "ouie.train.distill", *(argv or sys.argv[1:])]),
         **{field: getattr(args, field) for field in FLOAT_OPTIONS},
     )

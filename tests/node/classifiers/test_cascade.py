@@ -108,3 +108,34 @@ def test_auto_refuses_a_damaged_teacher(tmp_path: Path, monkeypatch: pytest.Monk
 def test_auto_is_the_cascade_with_teachers(shared_models_dir: Path) -> None:
     model = create_classifier(ClassifierSettings(backend="auto", model_dir=shared_models_dir))
     assert model.model_id.startswith("cascade@")
+
+
+class _Mn04:
+    """Stands in for mn04: every window maps to ``score`` on every label."""
+
+    model_id = "mn04@cccccccc"
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def raw_scores(self, logmel: np.ndarray) -> np.ndarray:
+        return np.zeros((len(logmel), 527), np.float32)
+
+    def mapped(self, raw: np.ndarray) -> np.ndarray:
+        return np.full((len(raw), len(EVENT_LABELS)), self.score, np.float32)
+
+
+@pytest.mark.parametrize(
+    ("mix", "expected"),
+    [("mean", 0.255), ("logit", 1.0 / (1.0 + np.exp(-0.5 * np.log(0.01 / 0.99))))],
+)
+def test_the_two_teachers_combine_by_the_configured_mix(mix: str, expected: float) -> None:
+    model = cascade.CascadeClassifier(
+        _Gate(),
+        _Teacher(0.5),
+        _Mn04(0.01),
+        teacher_mix=mix,  # type: ignore[arg-type]
+    )
+    scores = model.scores(_windows([0.9]))
+    np.testing.assert_allclose(scores[0], expected, rtol=1e-4)
+    assert model.stages == ["compact", "yamnet", "mn04"]

@@ -74,3 +74,23 @@ class AudioSetMapper:
         for column, members in enumerate(self.member_indices):
             out[:, column] = scores[:, members].max(axis=1)
         return out
+
+
+#: Each teacher's score is clamped to [TEACHER_CLAMP, 1 - TEACHER_CLAMP] before its logit is
+#: taken, so that a teacher's 10⁻⁹ does not outvote the other's 0.9 (1e-3 … 1e-6 gave the
+#: same source-disjoint figures, docs/eval.md, session 15).
+TEACHER_CLAMP = 1e-4
+
+
+def logit_mean(scores: list[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """The teachers' mapped scores combined as the mean of their logits (the geometric mean
+    of their odds): a label both teachers lean towards outranks one that a single teacher is
+    sure of and the other rules out, which the arithmetic mean ranks alike."""
+    if not scores:
+        raise ValueError("no teacher scores to combine")
+    total = np.zeros_like(scores[0], dtype=np.float64)
+    for s in scores:
+        p = np.clip(np.asarray(s, dtype=np.float64), TEACHER_CLAMP, 1.0 - TEACHER_CLAMP)
+        total += np.log(p / (1.0 - p))
+    out: npt.NDArray[np.float32] = (1.0 / (1.0 + np.exp(-total / len(scores)))).astype(np.float32)
+    return out

@@ -33,6 +33,7 @@ from ouie.config.classifiers import ClassifierSettings, GatedSettings, Mn04Setti
 from ouie.core.labels import EVENT_LABELS
 from ouie.models import store
 from ouie.node.classifiers import compact
+from ouie.node.classifiers.audioset_map import logit_mean
 from ouie.node.classifiers.base import ClassifierBase, ClassifierError, FloatArray
 from ouie.node.frontends import mn04 as mn04_frontend
 from ouie.node.resample import resample
@@ -73,6 +74,7 @@ class CascadeClassifier(ClassifierBase):
         yamnet: Any,
         mn04: Any | None,
         threshold: float = GATE,
+        teacher_mix: str = "mean",
     ) -> None:
         # family "cascade" (its tuned thresholds), then each stage's digest in stage order
         digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
@@ -86,6 +88,7 @@ class CascadeClassifier(ClassifierBase):
         self._yamnet = yamnet
         self._mn04 = mn04
         self.threshold = threshold
+        self.teacher_mix = teacher_mix
         self.stage_ids = [m.model_id for m in (gate, yamnet, mn04) if m is not None]
         self.stage_counts = StageCounts()
 
@@ -110,6 +113,8 @@ class CascadeClassifier(ClassifierBase):
         logmel = mn04_frontend.log_mel_batch(upsampled)[:, None, :, :]
         mn04_scores: FloatArray = self._mn04.mapped(self._mn04.raw_scores(logmel))
         self.stage_counts.mn04 += len(frames)
+        if self.teacher_mix == "logit":
+            return logit_mean([total, mn04_scores])
         out: FloatArray = (0.5 * (total + mn04_scores)).astype(np.float32)
         return out
 
@@ -158,4 +163,4 @@ def create(settings: GatedSettings) -> CascadeClassifier:
         mn04_model = mn04.create(Mn04Settings(model_dir=folder, threads=settings.threads))
     except (store.ModelFileError, ClassifierError):
         mn04_model = None  # optional: YAMNet alone confirms
-    return CascadeClassifier(gate, yamnet_model, mn04_model, settings.gate)
+    return CascadeClassifier(gate, yamnet_model, mn04_model, settings.gate, settings.teacher_mix)
