@@ -7,6 +7,7 @@ that the tests know exactly when it fires.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -24,12 +25,12 @@ from ouie.cli import app
 from ouie.compliance import leakage
 from ouie.compliance.fswatch import AUDIO_SUFFIXES, FileWatch, audio_magic, owner_of
 from ouie.compliance.leakage import (
+    FADE_S,
     SPEECH_NOISE_RATIOS_DB,
     Recording,
     _Feed,
     _Span,
     build_recordings,
-    faded,
     run_privacy_eval,
 )
 from ouie.core.labels import EventLabel
@@ -245,12 +246,17 @@ def test_eval_privacy_cli_writes_the_figures(
 
 
 def test_recordings_fade_in_and_out_so_the_stream_has_no_step() -> None:
-    audio = np.ones(1000, np.float32)
-    out = faded(audio, 100)
-    assert out[0] < 0.001 and out[-1] < 0.001  # no jump from the silent gap
-    assert np.all(np.diff(out[:100]) > 0) and np.all(out[100:900] == 1.0)
-    assert np.array_equal(audio, np.ones(1000, np.float32))  # the recording is not changed
-    assert faded(np.ones(3, np.float32), 100)[1] == 1.0  # a 3-sample clip: one-sample fades
+    loud = Recording("a", "speech_in_noise", np.ones(RATE, np.float32), RATE)
+    feed = _Feed(iter([loud]), gap_s=0.5)
+
+    async def stream() -> np.ndarray:
+        return np.concatenate([chunk.samples async for chunk in feed.chunks()])
+
+    audio = asyncio.run(stream())
+    assert audio[0] == 0.0 and np.all(np.diff(audio[:1000]) >= 0)  # no jump from the gap
+    assert np.all(audio[round(FADE_S * RATE) : RATE - round(FADE_S * RATE)] == 1.0)
+    assert np.all(audio[RATE:] == 0.0) and audio.size == RATE + RATE // 2
+    assert np.all(loud.audio == 1.0)  # the recording itself is not changed
 
 
 def test_an_event_belongs_to_the_recording_its_midpoint_falls_in() -> None:

@@ -47,6 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ouie.compliance.fswatch import AudioFile, FileWatch, default_roots
 from ouie.config.node import EventSettings, NodeSettings, PrivacySettings
 from ouie.core.messages import EventMessage, StatusMessage
+from ouie.eval.backgrounds import fade_edges
 from ouie.eval.dataset import load_dataset
 from ouie.eval.noise import RATE, mix, overlay, street_noise
 from ouie.node.audio_io import read_audio, to_rate
@@ -366,7 +367,7 @@ class _Feed:
             # the previous chunk has been processed when the runtime asks for the next one
             start = position
             self.spans.append(_Span(recording, start / RATE, 0.0, self._suppressions()))
-            audio = np.concatenate([faded(recording.audio, round(FADE_S * RATE)), self.gap])
+            audio = np.concatenate([fade_edges(recording.audio, round(FADE_S * RATE)), self.gap])
             for offset in range(0, audio.size, step):
                 yield AudioChunk(audio[offset : offset + step])
                 await asyncio.sleep(0)
@@ -383,19 +384,6 @@ class _Feed:
             if span.start_s <= seconds < span.end_s:
                 return span
         return self.spans[-1] if self.spans and seconds >= self.spans[-1].end_s else None
-
-
-def faded(audio: FloatArray, samples: int) -> FloatArray:
-    """``audio`` with raised-cosine fades of ``samples`` at both ends (shorter clips: half
-    their length each)."""
-    n = min(samples, audio.size // 2)
-    if n <= 0:
-        return audio
-    ramp = (0.5 - 0.5 * np.cos(np.pi * (np.arange(n) + 0.5) / n)).astype(np.float32)
-    out = audio.astype(np.float32, copy=True)
-    out[:n] *= ramp
-    out[-n:] *= ramp[::-1]
-    return out
 
 
 def _run_node(

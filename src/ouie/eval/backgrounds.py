@@ -37,6 +37,18 @@ def rms(audio: FloatArray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
 
 
+def fade_edges(audio: FloatArray, samples: int) -> FloatArray:
+    """A copy of ``audio`` with linear fades of ``samples`` at both ends (at most half its
+    length each): no step into or out of silence where clips are cut or laid end to end."""
+    out = audio.astype(np.float32, copy=True)
+    n = min(samples, out.size // 2)
+    if n > 0:
+        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+        out[:n] *= ramp
+        out[-n:] *= ramp[::-1]
+    return out
+
+
 def _normalised(audio: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
     level = float(np.sqrt(np.mean(np.square(audio)))) if audio.size else 0.0
     return audio / level if level > 0 else audio

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ouie.eval.audio import ClipCache
-from ouie.eval.backgrounds import ambience_excerpt, constructed_background, rms
+from ouie.eval.backgrounds import ambience_excerpt, constructed_background, fade_edges, rms
 from ouie.eval.dataset import Clip
 from ouie.eval.extent import Segment, clip_segments
 
@@ -159,16 +159,6 @@ class _LazyPool(Sequence[FloatArray]):
         return self._cache.get(self._clips[index].path)
 
 
-def _fade_edges(audio: FloatArray, rate: int) -> FloatArray:
-    out = audio.astype(np.float32, copy=True)
-    n = min(round(EDGE_FADE_S * rate), out.size // 2)
-    if n > 0:
-        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
-        out[:n] *= ramp
-        out[-n:] *= ramp[::-1]
-    return out
-
-
 def _crop(
     audio: FloatArray, rate: int, segments: list[Segment]
 ) -> tuple[FloatArray, list[Segment]]:
@@ -181,7 +171,8 @@ def _crop(
         for s in segments
         if s.onset_s < end
     ]
-    return _fade_edges(audio[round(start * rate) : round(end * rate)], rate), kept
+    cropped = audio[round(start * rate) : round(end * rate)]
+    return fade_edges(cropped, round(EDGE_FADE_S * rate)), kept
 
 
 def _segment_mask(n: int, rate: int, segments: list[Segment]) -> npt.NDArray[np.bool_]:
