@@ -67,7 +67,8 @@ class GatedSettings(ClassifierSettings):
     teacher_mix: Literal["mean", "logit"] = Field(
         default="mean",
         description="how YAMNet's and mn04's mapped scores are combined on a candidate: their "
-        "mean, or the mean of their logits",
+        "mean, or the mean of their logits (measured, not the default; the shipped thresholds "
+        "are the mean's, so tune them again for it: docs/eval.md, session 15)",
     )
 
 

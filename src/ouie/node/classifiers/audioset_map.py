@@ -78,7 +78,7 @@ class AudioSetMapper:
 
 #: Each teacher's score is clamped to [TEACHER_CLAMP, 1 - TEACHER_CLAMP] before its logit is
 #: taken, so that a teacher's 10⁻⁹ does not outvote the other's 0.9 (1e-3 … 1e-6 gave the
-#: same source-disjoint figures, docs/eval.md, session 15).
+#: same source-disjoint figures on the cached windows, docs/eval.md, session 15).
 TEACHER_CLAMP = 1e-4
 
 

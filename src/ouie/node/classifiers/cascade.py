@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class CascadeClassifier(ClassifierBase):
         yamnet: Any,
         mn04: Any | None,
         threshold: float = GATE,
-        teacher_mix: str = "mean",
+        teacher_mix: Literal["mean", "logit"] = "mean",
     ) -> None:
         # family "cascade" (its tuned thresholds), then each stage's digest in stage order
         digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
