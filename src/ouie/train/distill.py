@@ -490,29 +490,17 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
     worst = export_onnx(net, model_path, check)
     digest = write_digest(model_path)
     model_id = model_id_for(digest)
+    # every setting the recipe records is the config's own field of the same name
+    settings = {
+        name: getattr(config, name)
+        for name in Recipe.model_fields
+        if name in DistillConfig.__dataclass_fields__
+    }
     recipe = Recipe(
-        command=config.command,
+        **settings,
         excluded_sources=list(config.exclude_sources),
         trained_sources=data.sources,
         teachers=list(data.teacher_ids),
-        steps=config.steps,
-        batch_size=config.batch_size,
-        widths=list(config.widths),
-        channel_norm=config.channel_norm,
-        hard_weight=config.hard_weight,
-        aux_weight=config.aux_weight,
-        mix_probability=config.mix_probability,
-        min_gain_db=config.min_gain_db,
-        unlabelled_share=config.unlabelled_share,
-        logit_weight=config.logit_weight,
-        comb_probability=config.comb_probability,
-        teacher_positive=config.teacher_positive,
-        freq_mixstyle=config.freq_mixstyle,
-        min_mix_db=config.min_mix_db,
-        hard_veto=config.hard_veto,
-        teacher_mix=config.teacher_mix,
-        ema=config.ema,
-        seed=config.seed,
         windows=len(data.patches),
         clips=data.n_clips,
         parameters=net.exported_parameters(),
