@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, lfilter, sosfilt
 
 from ouie.sim.render import normalise_loudest
 
@@ -205,20 +205,46 @@ def crash(rng: np.random.Generator, rate: int) -> F64:
     return out
 
 
+def _formant(x: F64, freq: float, bandwidth: float, rate: int) -> F64:
+    """A vocal-tract resonance: a two-pole resonator at ``freq`` Hz, ``bandwidth`` Hz wide."""
+    radius = np.exp(-np.pi * bandwidth / rate)
+    theta = 2 * np.pi * freq / rate
+    out: F64 = lfilter([1.0 - radius], [1.0, -2.0 * radius * np.cos(theta), radius**2], x)
+    return out
+
+
 def scream(rng: np.random.Generator, rate: int) -> F64:
-    """Scream: a high, rough harmonic voice (f0 ~ 700–1100 Hz) rising then falling, ~1.5 s."""
+    """Scream, 1–2 s: a source-filter voice. A glottal pulse train (every harmonic, 1/k) at
+    f0 500–1000 Hz arching up by a third and wandering a few per cent, a subharmonic for the
+    roughness of a strained voice, shimmer and breath noise, through the formants of an open
+    /a/ (F1 ~1 kHz, F2 ~1.5 kHz, F3 ~3 kHz), then the soft clipping of a voice at full force.
+
+    The earlier model (harmonics through a band-pass, no formants) was heard by YAMNet as an
+    owl or a theremin (Screaming 0.08); this one as Screaming (0.26, its top class; mn04 0.12
+    against 0.01). docs/twin.md, session 16.
+    """
     t = _t(rng.uniform(1.0, 2.0), rate)
-    f0 = rng.uniform(700.0, 1100.0)
-    contour = f0 * (1.0 + 0.25 * np.sin(np.pi * t / t[-1]))
-    vibrato = 1.0 + 0.02 * np.sin(2 * np.pi * rng.uniform(5, 8) * t)
-    phase = 2 * np.pi * np.cumsum(contour * vibrato) / rate
-    voice = np.zeros(t.size)
-    for k in range(1, 8):
-        voice += np.sin(k * phase) * (0.8**k)
-    rough = 1.0 + 0.3 * band(rng.standard_normal(t.size), rate, 30.0, 120.0, 2)
-    env = np.sin(np.pi * t / t[-1]) ** 0.5
-    breath = band(rng.standard_normal(t.size), rate, 2000.0, 6000.0, 2) * 0.1
-    shaped: F64 = band(voice * rough, rate, 400.0, 5000.0, 2) * env + breath * env
+    arch = np.sin(np.pi * np.clip(t / t[-1], 0.0, 1.0)) ** 0.5
+    wander = band(rng.standard_normal(t.size), rate, None, 25.0, 2)
+    wander /= wander.std() + 1e-9
+    freq = (
+        rng.uniform(500.0, 1000.0) * (0.85 + 0.3 * arch) * (1.0 + 0.02 * np.clip(wander, -2.5, 2.5))
+    )
+    phase = np.cumsum(freq) / rate
+    source = np.zeros(t.size)
+    for k in range(1, 30):
+        source += (freq * k < rate * 0.45) * np.sin(2 * np.pi * k * phase) / k
+    source *= 1.0 + 0.1 * np.sin(np.pi * phase)  # subharmonic: period doubling
+    shimmer = band(rng.standard_normal(t.size), rate, None, 60.0, 2)
+    source *= 1.0 + 0.15 * shimmer / (shimmer.std() + 1e-9)
+    source += 0.6 * rng.standard_normal(t.size) * np.abs(source).mean() * 3  # breath
+    voice = (
+        _formant(source, rng.uniform(850.0, 1150.0), 250.0, rate)
+        + 0.9 * _formant(source, rng.uniform(1300.0, 1800.0), 300.0, rate)
+        + 0.6 * _formant(source, rng.uniform(2600.0, 3300.0), 400.0, rate)
+    )
+    env = np.minimum(1.0, t / 0.04) * np.minimum(1.0, (t[-1] - t) / 0.2 + 0.02)
+    shaped: F64 = np.tanh(2.0 * voice / (np.abs(voice).max() + 1e-9)) * env
     return shaped
 
 
