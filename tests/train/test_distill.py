@@ -389,3 +389,36 @@ def test_ema_exports_an_average_of_the_weights_and_is_recorded(
     recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
     assert recipe["ema"] == 0.9 and all(np.isfinite(recipe["losses"]))
     assert load(tmp_path / "b").model_id.startswith("ouie-compact@")
+
+
+def test_source_balance_shares_a_labels_draws_between_its_sources(
+    tiny_unlabelled: tuple[Path, Path], tmp_path: Path
+) -> None:
+    path, models = tiny_unlabelled
+    cache = TeacherCache.load(path)
+    cache.outputs.yamnet_scores[24:26, 0] = 0.9  # two windows of a third source sound like shots
+    cache.save(path)
+    labels = label_windows(cache.labels, cache.clip_of_window, patch_peak_db(cache.patches))
+    # the gunshot windows load_data draws: hard-labelled, or heard as shots by the teachers
+    event = (labels.targets[:, GUNSHOT] > 0) | (cache.outputs.yamnet_scores[:, 0] > 0)
+    sources = {"src/one": slice(0, 6), "src/two": slice(12, 18), "debian:pkg": slice(24, 30)}
+    counts = {name: int(event[index].sum()) for name, index in sources.items()}
+    assert counts["debian:pkg"] == 2 and counts["src/one"] != counts["debian:pkg"]
+
+    def drawn(balance: float) -> dict[str, float]:
+        config = distill.DistillConfig(
+            (path,),
+            models,
+            tmp_path,
+            unlabelled_share=0.0,  # so the pool's share does not add to its shot windows
+            teacher_positive=0.2,
+            source_balance=balance,
+        )
+        p = distill.load_data(config).sample_p
+        assert p.sum() == pytest.approx(1.0)
+        return {name: float(p[index][event[index]].sum()) for name, index in sources.items()}
+
+    for balance in (1.0, 0.5, 0.0):  # 1: every window alike; 0: every source alike
+        weights = {name: count**balance for name, count in counts.items()}
+        for name, share in drawn(balance).items():
+            assert share == pytest.approx(0.5 * weights[name] / sum(weights.values()))

@@ -105,6 +105,7 @@ class Recipe(BaseModel):
     hard_veto: float = 0.0  # builds made before the option existed gave every hard negative
     teacher_mix: str = "mean"  # builds made before the option existed took the mean
     ema: float = 0.0  # builds made before the option existed exported the last weights
+    source_balance: float = 1.0  # builds made before the option existed drew windows alike
     seed: int
     windows: int
     clips: int
@@ -160,6 +161,11 @@ class DistillConfig:
     hard_veto: float = 0.0
     # How the teachers' scores are combined into the soft target (``TEACHER_MIXES``).
     teacher_mix: str = "mean"
+    # Within a label, each recording source's share of the event windows drawn is
+    # ∝ (its windows)^source_balance (1: every window alike, the shipped recipe; 0: every
+    # source alike). One collection's 212 glass clips otherwise teach its recording chain as
+    # the sound of glass.
+    source_balance: float = 1.0
     # Export an exponential moving average of the weights (and batch-norm statistics) with
     # this decay instead of the last step's (0: off, the shipped recipe). Averaging the end of
     # the trajectory is the usual cheap guard against a model that happens to stop somewhere
@@ -255,9 +261,20 @@ def load_data(config: DistillConfig) -> DistillData:
         event |= soft >= config.teacher_positive
     active = event.any(axis=1)
     present = [c for c in range(event.shape[1]) if event[:, c].any()]
+    window_sources = np.asarray(cache.sources)[cache.clip_of_window][keep]
     for c in present:
         members = event[:, c]
-        p[members] += 0.5 / len(present) / members.sum()
+        if config.source_balance == 1.0:  # the shipped recipe: every window of the label alike
+            p[members] += 0.5 / len(present) / members.sum()
+            continue
+        # Each source's share of the label ∝ (its windows)^source_balance, spread evenly
+        # over its windows: 0 gives every source the same share, 1 every window.
+        names, counts = np.unique(window_sources[members], return_counts=True)
+        shares = counts.astype(np.float64) ** config.source_balance
+        shares /= shares.sum()
+        per_window = dict(zip(names, shares / counts, strict=True))
+        index = np.flatnonzero(members)
+        p[index] += 0.5 / len(present) * np.array([per_window[s] for s in window_sources[index]])
     hard_mask = None
     if config.hard_veto > 0:
         hard_mask = np.where(is_negative[:, None] & (soft >= config.hard_veto), 0.0, 1.0).astype(
@@ -537,6 +554,8 @@ FLOAT_OPTIONS: dict[str, str | None] = {
     "min_mix_db": "lowest event-to-background ratio of the mixtures (dB; they go up to +20)",
     "ema": "export a moving average of the weights with this decay per step (0: the last "
     "step's weights)",
+    "source_balance": "within a label, each source's share of the event windows drawn is "
+    "proportional to its window count to this power (1: every window alike; 0: every source)",
     "hard_veto": "no hard negative for a label on a non-target window the teachers score at "
     "least this for it (0: off)",
 }
