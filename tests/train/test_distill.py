@@ -32,6 +32,15 @@ from ouie.train.teachers import (
 GUNSHOT = EVENT_LABELS.index(EventLabel.GUNSHOT)
 
 
+def _heard_as_shots(path: Path, windows: slice) -> TeacherCache:
+    """Rewrite the cache at ``path`` with YAMNet hearing ``windows`` as shots (0.9 on the
+    first mapped mid, a gunshot one); the rewritten cache is returned."""
+    cache = TeacherCache.load(path)
+    cache.outputs.yamnet_scores[windows, 0] = 0.9
+    cache.save(path)
+    return cache
+
+
 def test_clip_windows_follow_the_node_grid_and_pad_short_clips() -> None:
     audio = np.arange(WINDOW + 2 * HOP + 10, dtype=np.float32)
     windows = clip_windows(audio)
@@ -120,9 +129,7 @@ def test_windows_the_teachers_hear_as_a_label_are_drawn_with_its_event_windows(
     tiny_unlabelled: tuple[Path, Path], tmp_path: Path
 ) -> None:
     path, models = tiny_unlabelled
-    cache = TeacherCache.load(path)
-    cache.outputs.yamnet_scores[24:27, 0] = 0.9  # three unlabelled windows sound like shots
-    cache.save(path)
+    _heard_as_shots(path, slice(24, 27))  # three unlabelled windows sound like shots
     unlabelled = np.arange(24, 30)
     heard = np.arange(24, 27)
     config = distill.DistillConfig((path,), models, tmp_path, unlabelled_share=0.2)
@@ -332,9 +339,7 @@ def test_hard_veto_lifts_only_the_hard_negatives_the_teachers_contradict(
     tiny: tuple[Path, Path], tmp_path: Path
 ) -> None:
     path, models = tiny
-    cache = TeacherCache.load(path)
-    cache.outputs.yamnet_scores[6:8, 0] = 0.9  # two windows of the rain clip sound like shots
-    cache.save(path)
+    _heard_as_shots(path, slice(6, 8))  # two windows of the rain clip sound like shots
     off = distill.load_data(distill.DistillConfig((path,), models, tmp_path))
     on = distill.load_data(distill.DistillConfig((path,), models, tmp_path, hard_veto=0.2))
     assert off.hard_mask is None
@@ -395,9 +400,7 @@ def test_source_balance_shares_a_labels_draws_between_its_sources(
     tiny_unlabelled: tuple[Path, Path], tmp_path: Path
 ) -> None:
     path, models = tiny_unlabelled
-    cache = TeacherCache.load(path)
-    cache.outputs.yamnet_scores[24:26, 0] = 0.9  # two windows of a third source sound like shots
-    cache.save(path)
+    cache = _heard_as_shots(path, slice(24, 26))  # two windows of a third source sound like shots
     labels = label_windows(cache.labels, cache.clip_of_window, patch_peak_db(cache.patches))
     # the gunshot windows load_data draws: hard-labelled, or heard as shots by the teachers
     event = (labels.targets[:, GUNSHOT] > 0) | (cache.outputs.yamnet_scores[:, 0] > 0)
