@@ -269,12 +269,11 @@ def load_data(config: DistillConfig) -> DistillData:
             continue
         # Each source's share of the label ∝ (its windows)^source_balance, spread evenly
         # over its windows: 0 gives every source the same share, 1 every window.
-        names, counts = np.unique(window_sources[members], return_counts=True)
+        _, source_of, counts = np.unique(
+            window_sources[members], return_inverse=True, return_counts=True
+        )
         shares = counts.astype(np.float64) ** config.source_balance
-        shares /= shares.sum()
-        per_window = dict(zip(names, shares / counts, strict=True))
-        index = np.flatnonzero(members)
-        p[index] += 0.5 / len(present) * np.array([per_window[s] for s in window_sources[index]])
+        p[members] += 0.5 / len(present) * (shares / shares.sum() / counts)[source_of]
     hard_mask = None
     if config.hard_veto > 0:
         hard_mask = np.where(is_negative[:, None] & (soft >= config.hard_veto), 0.0, 1.0).astype(
