@@ -1,4 +1,4 @@
-"""Sound that stops dead into digital silence is a dropout, not an event."""
+"""Sound that stops dead into digital silence, or resumes out of a capture gap, is not an event."""
 
 from __future__ import annotations
 
@@ -72,3 +72,53 @@ def test_cutoff_candidates_are_suppressed_and_counted() -> None:
         audio, RATE, _CutoffHearingClassifier(), EventSettings(), PrivacySettings()
     )
     assert offline == []
+
+
+class _ResumeHearingClassifier:
+    """Hears a crash wherever sound resumes at full level out of digital silence (as the
+    cascade once did), and a gunshot wherever a sample reaches 0.8 (a real bang)."""
+
+    model_id = "test-resume@1"
+    sample_rate = RATE
+    window_samples = 15600
+    hop_samples = 4000
+
+    def scores(self, frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        out = np.full((len(frames), len(EVENT_LABELS)), 0.01, np.float32)
+        run = round(0.02 * RATE)
+        for i, frame in enumerate(frames):
+            zero = np.flatnonzero(frame == 0.0)
+            if zero.size >= run and zero[-1] + 1 < frame.size and zero[-1] - zero[0] >= run:
+                out[i, EVENT_LABELS.index(EventLabel.VEHICLE_CRASH)] = 0.95
+            if np.abs(frame).max() >= 0.8:
+                out[i, EVENT_LABELS.index(EventLabel.GUNSHOT)] = 0.95
+        return out
+
+
+def test_sound_resuming_after_a_capture_gap_is_not_an_event() -> None:
+    traffic, resumed = _noise(3.0), _noise(6.0, seed=1)
+    resumed[round(4.0 * RATE)] = 0.9  # a real bang 4 s after the capture came back
+    gap = round(2.0 * RATE)
+
+    def run(mark_gap: bool) -> tuple[list[EventLabel], DetectionPipeline]:
+        pipeline = DetectionPipeline(
+            _ResumeHearingClassifier(), EventSettings(), PrivacySettings(), RATE
+        )
+        events = []
+        for i in range(0, traffic.size, 1600):
+            events.extend(pipeline.push(traffic[i : i + 1600]))
+        if mark_gap:  # the device reported an overflow: the node fills the gap itself
+            pipeline.mark_dropped(gap)
+        else:  # the same silence, arriving as samples
+            events.extend(pipeline.push(np.zeros(gap, np.float32)))
+        for i in range(0, resumed.size, 1600):
+            events.extend(pipeline.push(resumed[i : i + 1600]))
+        events.extend(pipeline.flush())
+        return [event.label for event in events], pipeline
+
+    unmarked, _ = run(mark_gap=False)
+    assert EventLabel.VEHICLE_CRASH in unmarked  # what the gap's second edge looks like
+    labels, pipeline = run(mark_gap=True)
+    assert labels == [EventLabel.GUNSHOT]  # the bang after the gap is still reported
+    assert pipeline.stats.dropout_suppressions >= 1
+    assert pipeline.stats.dropped_samples == gap

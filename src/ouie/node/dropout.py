@@ -12,6 +12,10 @@ cut-off is not reported; it is counted (``PipelineStats.cutoff_suppressions``). 
 followed by sound (a file or stream that *starts* with zero padding) is not a cut-off: real
 events often start like that in clipped recordings. What is lost: a real event heard in
 the same window as a dropout, whose audio is incomplete anyway.
+
+A gap the capture device reports is known exactly, and the streaming pipeline drops
+candidates near either of its edges (``DetectionPipeline.mark_dropped``); this module is for
+the gaps nobody reported, in any audio.
 """
 
 from __future__ import annotations

@@ -42,6 +42,9 @@ GUARD_AFTER_S = 0.6
 #: end, reads as a faint impulse, and silero needs a few hundred milliseconds of the word
 #: to call it speech (docs/privacy.md).
 WEAK_GUARD_AFTER_S = 1.4
+#: A capture gap's silence, as the resampler's filter smears it: a candidate whose windows
+#: come this close to a gap is heard on missing audio (``DetectionPipeline.mark_dropped``).
+DROPOUT_MARGIN_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class PipelineStats:
     dropped_samples: int = 0
     speech_suppressions: int = 0
     cutoff_suppressions: int = 0  # candidates made by sound stopping dead (ouie.node.dropout)
+    dropout_suppressions: int = 0  # candidates whose windows hold a capture gap (mark_dropped)
     events_emitted: int = 0
     windows_scored: int = 0
     level_sum_db: float = 0.0
@@ -197,6 +201,8 @@ class DetectionPipeline:
         self._next_window = 0  # start sample (model rate) of the next window to score
         self._pending: list[_Pending] = []
         self._finished = False
+        # Capture gaps filled with silence, as [start, end) samples at the model's rate.
+        self._dropouts: list[tuple[int, int]] = []
 
     def update_events(self, events: EventSettings) -> None:
         self.stage.update_settings(with_tuned_defaults(events, self.classifier.model_id))
@@ -206,10 +212,26 @@ class DetectionPipeline:
         return (self.stats.samples_in + self.stats.dropped_samples) / self.input_rate
 
     def mark_dropped(self, n_samples: int) -> None:
-        """Capture lost ``n_samples``: fill with silence so the sample clock stays true."""
+        """Capture lost ``n_samples``: fill with silence so the sample clock stays true.
+
+        Both edges of the gap are steps no microphone hears: sound stopping dead, and sound
+        resuming at full level out of digital silence (the cascade once heard the second as a
+        crash; docs/privacy.md). ``has_cutoff`` recognises the first in any audio; here the
+        pipeline knows where the gap is, so a candidate whose windows touch it is dropped.
+        """
         self.stats.dropped_chunks += 1
         self.stats.dropped_samples += n_samples
+        start = self.ring.total
+        self._dropouts.append((start, start + round(n_samples * self.rate / self.input_rate)))
         self._consume(self.resampler.push(np.zeros(n_samples, dtype=np.float32)))
+
+    def _on_dropout(self, confirmation: Confirmation) -> bool:
+        """Whether the candidate's windows (first to confirming) come near a capture gap."""
+        margin = round(DROPOUT_MARGIN_S * self.rate)
+        first, last = confirmation.first_frame.start_sample, confirmation.confirm_frame.end_sample
+        # a gap that has left the ring is behind every window still to be confirmed
+        self._dropouts = [g for g in self._dropouts if g[1] + margin > self.ring.oldest]
+        return any(start - margin < last and end + margin > first for start, end in self._dropouts)
 
     def push(self, chunk: FloatArray) -> list[DetectedEvent]:
         if self._finished:
@@ -254,6 +276,9 @@ class DetectionPipeline:
         for start, row in zip(starts, scores, strict=True):
             frame = ScoreFrame(start, start + self.window, row)
             for confirmation in self.stage.push(frame):
+                if self._on_dropout(confirmation):
+                    self.stats.dropout_suppressions += 1
+                    continue
                 self._pending.append(self.builder.pending(confirmation, self._span))
         return []
 
