@@ -74,14 +74,11 @@ def test_cutoff_candidates_are_suppressed_and_counted() -> None:
     assert offline == []
 
 
-class _ResumeHearingClassifier:
+class _ResumeHearingClassifier(_CutoffHearingClassifier):
     """Hears a crash wherever sound resumes at full level out of digital silence (as the
     cascade once did), and a gunshot wherever a sample reaches 0.8 (a real bang)."""
 
     model_id = "test-resume@1"
-    sample_rate = RATE
-    window_samples = 15600
-    hop_samples = 4000
 
     def scores(self, frames: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         out = np.full((len(frames), len(EVENT_LABELS)), 0.01, np.float32)
