@@ -222,6 +222,9 @@ class DetectionPipeline:
         self.stats.dropped_chunks += 1
         self.stats.dropped_samples += n_samples
         start = self.ring.total
+        margin = round(DROPOUT_MARGIN_S * self.rate)
+        # a gap that has left the ring is behind every window still to be confirmed
+        self._dropouts = [g for g in self._dropouts if g[1] + margin > self.ring.oldest]
         self._dropouts.append((start, start + round(n_samples * self.rate / self.input_rate)))
         self._consume(self.resampler.push(np.zeros(n_samples, dtype=np.float32)))
 
@@ -229,8 +232,6 @@ class DetectionPipeline:
         """Whether the candidate's windows (first to confirming) come near a capture gap."""
         margin = round(DROPOUT_MARGIN_S * self.rate)
         first, last = confirmation.first_frame.start_sample, confirmation.confirm_frame.end_sample
-        # a gap that has left the ring is behind every window still to be confirmed
-        self._dropouts = [g for g in self._dropouts if g[1] + margin > self.ring.oldest]
         return any(start - margin < last and end + margin > first for start, end in self._dropouts)
 
     def push(self, chunk: FloatArray) -> list[DetectedEvent]:

@@ -220,8 +220,8 @@ def scream(rng: np.random.Generator, rate: int) -> F64:
     /a/ (F1 ~1 kHz, F2 ~1.5 kHz, F3 ~3 kHz), then the soft clipping of a voice at full force.
 
     The earlier model (harmonics through a band-pass, no formants) was heard by YAMNet as an
-    owl or a theremin (Screaming 0.08); this one as Screaming (0.26, its top class; mn04 0.12
-    against 0.01). docs/twin.md, session 16.
+    owl or a theremin (Screaming 0.08); this one as Screaming (0.23, its top class; mn04 0.10
+    against 0.01; medians of 12 renderings). docs/twin.md, session 16.
     """
     t = _t(rng.uniform(1.0, 2.0), rate)
     arch = np.sin(np.pi * np.clip(t / t[-1], 0.0, 1.0)) ** 0.5
