@@ -425,3 +425,27 @@ def test_source_balance_shares_a_labels_draws_between_its_sources(
         weights = {name: count**balance for name, count in counts.items()}
         for name, share in drawn(balance).items():
             assert share == pytest.approx(0.5 * weights[name] / sum(weights.values()))
+
+
+def test_generated_sparse_event_windows_are_trusted_as_their_label() -> None:
+    alarm = EVENT_LABELS.index(EventLabel.CAR_ALARM)
+    siren = EVENT_LABELS.index(EventLabel.SIREN)
+    soft = np.zeros((4, len(EVENT_LABELS)), dtype=np.float32)
+    soft[:, siren] = 0.7  # the teachers hear every window as a siren, none as a car alarm
+    soft[:, alarm] = 0.05
+    targets = np.zeros_like(soft)
+    targets[[0, 2, 3], alarm] = 1.0  # event windows of car-alarm clips
+    sources = np.array(
+        [
+            distill.SYNTH_SOURCE,
+            distill.SYNTH_SOURCE,
+            "Fris0uman/CDDA-Soundpacks",
+            distill.SYNTH_SOURCE,
+        ]
+    )
+    targets[3] = 0.0
+    targets[3, siren] = 1.0  # a generated siren: not a sparse label, the teachers decide
+    out = distill.trusted_generated_targets(soft, targets, sources, 0.9)
+    np.testing.assert_allclose(out[0, [alarm, siren]], [0.9, 0.1], rtol=1e-6)
+    np.testing.assert_array_equal(out[1:], soft[1:])  # a tail, a real recording, a siren
+    assert soft[0, alarm] == pytest.approx(0.05)  # the input is not changed in place

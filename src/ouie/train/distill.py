@@ -35,12 +35,14 @@ the spectrum every 1/delay Hz. The twin's renderer adds exactly this, and the st
 learnt clean, close recordings: a gunshot's score fell from 0.21 to 0.06 at 35 m with the
 ground reflection, 0.21 with the direct path alone (docs/eval.md).
 
-Off in the shipped recipe, kept to rebuild the rows of docs/eval.md (sessions 14 and 15)
+Off in the shipped recipe, kept to rebuild the rows of docs/eval.md (sessions 14 to 17)
 that measured them: ``--freq-mixstyle`` (each band's statistics over time mixed with another
 row's), ``--min-mix-db`` (mixtures below 0 dB event-to-background ratio), ``--hard-veto`` (no
 hard negative where the teachers hear the label), ``--teacher-mix logit`` (the mean of the
-teachers' logits as the soft target) and ``--ema`` (a moving average of the weights
-exported).
+teachers' logits as the soft target), ``--ema`` (a moving average of the weights
+exported), ``--source-balance`` (each source's share of a label's draws, session 16) and
+``--trust-generated`` (the generator's label, not the teachers', as the soft target of
+generated car alarms, spray cans and crashes, session 17).
 
 ``--exclude-source`` leaves every clip of those ``source_repo``s out, for the
 source-disjoint builds that ``ouie eval --split source --builds`` reads (``build.json``).
@@ -69,6 +71,7 @@ from ouie.node.classifiers.audioset_map import AudioSetMapper, logit_mean, read_
 from ouie.node.classifiers.compact import model_id_for
 from ouie.node.frontends import yamnet as frontend
 from ouie.train.compact import CompactNet, export_onnx, write_digest
+from ouie.train.synth import SPARSE_LABELS, SYNTH_SOURCE
 from ouie.train.teacher_head import UNLABELLED, WindowLabels, label_windows, patch_peak_db
 from ouie.train.teachers import MN04_CLASSES, YAMNET_CLASSES, TeacherCache
 
@@ -106,6 +109,7 @@ class Recipe(BaseModel):
     teacher_mix: str = "mean"  # builds made before the option existed took the mean
     ema: float = 0.0  # builds made before the option existed exported the last weights
     source_balance: float = 1.0  # builds made before the option existed drew windows alike
+    trust_generated: float = 0.0  # builds made before the option existed followed the teachers
     seed: int
     windows: int
     clips: int
@@ -166,6 +170,12 @@ class DistillConfig:
     # source alike). One collection's 212 glass clips otherwise teach its recording chain as
     # the sound of glass.
     source_balance: float = 1.0
+    # The event windows of generated car alarms, spray cans and crashes (``ouie.train.synth``,
+    # the labels the dev data barely has) get this soft target for their own label and at most
+    # 1 − this for every other (0: off, the shipped recipe: the teachers' scores). The
+    # generator knows what it made; the teachers score its car alarms 0.10 as car alarms and
+    # hear them as sirens, so a student that follows them calls the twin's car alarm a siren.
+    trust_generated: float = 0.0
     # Export an exponential moving average of the weights (and batch-norm statistics) with
     # this decay instead of the last step's (0: off, the shipped recipe). Averaging the end of
     # the trajectory is the usual cheap guard against a model that happens to stop somewhere
@@ -231,6 +241,20 @@ def soft_targets(cache: TeacherCache, models: Path, mix: str = "mean") -> FloatA
     return out
 
 
+def trusted_generated_targets(
+    soft: FloatArray, targets: FloatArray, window_sources: npt.NDArray[np.str_], trust: float
+) -> FloatArray:
+    """``soft`` with the event windows of generated sparse-label clips set to their label:
+    ``trust`` or the teachers' score if higher for it, at most ``1 − trust`` for the others."""
+    sparse = [EVENT_LABELS.index(label) for label in SPARSE_LABELS]
+    rows = (window_sources == SYNTH_SOURCE) & (targets[:, sparse] > 0).any(axis=1)
+    out = soft.copy()
+    out[rows] = np.where(
+        targets[rows] > 0, np.maximum(soft[rows], trust), np.minimum(soft[rows], 1.0 - trust)
+    )
+    return out
+
+
 def load_data(config: DistillConfig) -> DistillData:
     cache = _merge([TeacherCache.load(path) for path in config.caches])
     keep_clip = np.array([s not in config.exclude_sources for s in cache.sources])
@@ -255,13 +279,15 @@ def load_data(config: DistillConfig) -> DistillData:
     # ``unlabelled_share`` of the batch from unlabelled clips when there are any, so that a
     # large pool of effects does not crowd out the real negatives.
     soft = soft_targets(cache, config.models, config.teacher_mix)[keep]
+    window_sources = np.asarray(cache.sources)[cache.clip_of_window][keep]
+    if config.trust_generated > 0:
+        soft = trusted_generated_targets(soft, targets, window_sources, config.trust_generated)
     p = np.zeros(len(targets), dtype=np.float64)
     event = targets > 0
     if config.teacher_positive > 0:
         event |= soft >= config.teacher_positive
     active = event.any(axis=1)
     present = [c for c in range(event.shape[1]) if event[:, c].any()]
-    window_sources = np.asarray(cache.sources)[cache.clip_of_window][keep]
     for c in present:
         members = event[:, c]
         if config.source_balance == 1.0:  # the shipped recipe: every window of the label alike
@@ -555,6 +581,8 @@ FLOAT_OPTIONS: dict[str, str | None] = {
     "step's weights)",
     "source_balance": "within a label, each source's share of the event windows drawn is "
     "proportional to its window count to this power (1: every window alike; 0: every source)",
+    "trust_generated": "soft target of a generated car alarm's, spray can's or crash's event "
+    "windows for their own label (at most 1 minus this for the others; 0: the teachers')",
     "hard_veto": "no hard negative for a label on a non-target window the teachers score at "
     "least this for it (0: off)",
 }
