@@ -175,6 +175,8 @@ class DistillConfig:
     # 1 − this for every other (0: off, the shipped recipe: the teachers' scores). The
     # generator knows what it made; the teachers score its car alarms 0.10 as car alarms and
     # hear them as sirens, so a student that follows them calls the twin's car alarm a siren.
+    # Trusted at 0.9 the student is sure of the generators and of no real recording of those
+    # labels, and hears them in real non-targets (docs/eval.md, session 17): off.
     trust_generated: float = 0.0
     # Export an exponential moving average of the weights (and batch-norm statistics) with
     # this decay instead of the last step's (0: off, the shipped recipe). Averaging the end of
