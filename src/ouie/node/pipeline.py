@@ -203,6 +203,7 @@ class DetectionPipeline:
         self._finished = False
         # Capture gaps filled with silence, as [start, end) samples at the model's rate.
         self._dropouts: list[tuple[int, int]] = []
+        self._dropout_margin = round(DROPOUT_MARGIN_S * self.rate)
 
     def update_events(self, events: EventSettings) -> None:
         self.stage.update_settings(with_tuned_defaults(events, self.classifier.model_id))
@@ -222,15 +223,16 @@ class DetectionPipeline:
         self.stats.dropped_chunks += 1
         self.stats.dropped_samples += n_samples
         start = self.ring.total
-        margin = round(DROPOUT_MARGIN_S * self.rate)
         # a gap that has left the ring is behind every window still to be confirmed
-        self._dropouts = [g for g in self._dropouts if g[1] + margin > self.ring.oldest]
+        self._dropouts = [
+            g for g in self._dropouts if g[1] + self._dropout_margin > self.ring.oldest
+        ]
         self._dropouts.append((start, start + round(n_samples * self.rate / self.input_rate)))
         self._consume(self.resampler.push(np.zeros(n_samples, dtype=np.float32)))
 
     def _on_dropout(self, confirmation: Confirmation) -> bool:
         """Whether the candidate's windows (first to confirming) come near a capture gap."""
-        margin = round(DROPOUT_MARGIN_S * self.rate)
+        margin = self._dropout_margin
         first, last = confirmation.first_frame.start_sample, confirmation.confirm_frame.end_sample
         return any(start - margin < last and end + margin > first for start, end in self._dropouts)
 
