@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -448,3 +449,118 @@ def test_generated_sparse_event_windows_are_trusted_as_their_label() -> None:
     np.testing.assert_allclose(out[0, [alarm, siren]], [0.9, 0.1], rtol=1e-6)
     np.testing.assert_array_equal(out[1:], soft[1:])  # a tail, a real recording, a siren
     assert soft[0, alarm] == pytest.approx(0.05)  # the input is not changed in place
+
+
+def test_consistent_targets_take_yamnets_augmented_half_only_on_drawn_rows() -> None:
+    clean = torch.full((3, len(EVENT_LABELS)), 0.4)
+    yamnet_augmented = torch.zeros(3, len(EVENT_LABELS))
+    yamnet_augmented[:, GUNSHOT] = 0.9
+    mn04_clean = torch.full((3, len(EVENT_LABELS)), 0.1)
+    rows = torch.tensor([True, False, True])
+    out = distill.consistent_targets(clean, yamnet_augmented, mn04_clean, rows)
+    assert out[0, GUNSHOT] == pytest.approx(0.5) and out[0, GUNSHOT + 1] == pytest.approx(0.05)
+    assert torch.equal(out[1], clean[1])  # not drawn: the clean windows' mean
+    assert torch.equal(out[2], out[0])
+
+
+class _FakeYamnet:
+    """Stands in for YAMNet: records the patches it is asked about, hears every one as a shot."""
+
+    seen: ClassVar[list[np.ndarray]] = []
+
+    def __init__(self, models: Path, threads: int) -> None:
+        del models, threads
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        type(self).seen.append(patches.copy())
+        out = np.zeros((len(patches), len(EVENT_LABELS)), dtype=np.float32)
+        out[:, GUNSHOT] = 1.0
+        return out
+
+
+def test_consistent_yamnet_teaches_on_the_augmented_patches_and_is_recorded(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, models = tiny
+    _FakeYamnet.seen = []
+    monkeypatch.setattr(distill, "ConsistentYamnet", _FakeYamnet)
+    config = distill.DistillConfig(
+        (cache,), models, tmp_path / "b", steps=3, epochs=1, batch_size=8, consistent_yamnet=1.0
+    )
+    distill.distill(config, log=False)
+    assert len(_FakeYamnet.seen) == 3  # every step, every row
+    assert all(p.shape == (8, 96, 64) and p.dtype == np.float32 for p in _FakeYamnet.seen)
+    clean = TeacherCache.load(cache).patches.astype(np.float32)
+    augmented = _FakeYamnet.seen[0]
+    # the teacher heard what the student trained on (gain, EQ, masks), not a cached window
+    assert not any(np.allclose(row, window, atol=1e-3) for row in augmented for window in clean)
+    recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["consistent_yamnet"] == 1.0
+    with pytest.raises(ValueError, match="mean target"):
+        distill.distill(
+            distill.DistillConfig(
+                (cache,),
+                models,
+                tmp_path / "l",
+                steps=1,
+                batch_size=8,
+                consistent_yamnet=1.0,
+                teacher_mix="logit",
+            ),
+            log=False,
+        )
+
+
+def test_augmentation_hands_out_the_mixture_before_the_channel_augmentations() -> None:
+    rng = np.random.default_rng(5)
+    x = torch.from_numpy(rng.normal(-3.0, 0.5, (4, 96, 64)).astype(np.float32))
+    background = torch.from_numpy(rng.normal(-3.0, 0.5, (4, 96, 64)).astype(np.float32))
+    mix = torch.tensor([True, False, True, False])
+    mixed: list[torch.Tensor] = []
+    out = distill.augment(x, background, mix, np.random.default_rng(1), mixed=mixed)
+    (heard,) = mixed
+    torch.testing.assert_close(heard[~mix], x[~mix], atol=1e-5, rtol=1e-5)  # not yet changed
+    assert bool((heard[mix] > x[mix]).all())  # the background adds to every bin
+    assert not torch.allclose(heard, out, atol=1e-3)  # gain, EQ and masks come after
+    plain = distill.augment(x, background, mix, np.random.default_rng(1))
+    torch.testing.assert_close(plain, out)  # asking for the mixture draws nothing more
+
+
+def test_consistent_mixtures_ask_yamnet_about_mixed_rows_only(
+    tiny: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache, models = tiny
+    monkeypatch.setattr(distill, "ConsistentYamnet", _FakeYamnet)
+    for probability, expected_rows in ((1.0, 8), (0.0, None)):
+        _FakeYamnet.seen = []
+        out = tmp_path / f"m{probability}"
+        config = distill.DistillConfig(
+            (cache,),
+            models,
+            out,
+            steps=3,
+            epochs=1,
+            batch_size=8,
+            consistent_mixtures=1.0,
+            mix_probability=probability,
+        )
+        distill.distill(config, log=False)
+        if expected_rows is None:
+            assert _FakeYamnet.seen == []  # nothing mixed, nothing asked
+        else:
+            assert [len(p) for p in _FakeYamnet.seen] == [expected_rows] * 3
+        recipe = json.loads((out / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+        assert recipe["consistent_mixtures"] == 1.0
+    with pytest.raises(ValueError, match="exclude each other"):
+        distill.distill(
+            distill.DistillConfig(
+                (cache,),
+                models,
+                tmp_path / "x",
+                steps=1,
+                batch_size=8,
+                consistent_mixtures=1.0,
+                consistent_yamnet=1.0,
+            ),
+            log=False,
+        )

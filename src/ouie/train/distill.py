@@ -42,7 +42,9 @@ hard negative where the teachers hear the label), ``--teacher-mix logit`` (the m
 teachers' logits as the soft target), ``--ema`` (a moving average of the weights
 exported), ``--source-balance`` (each source's share of a label's draws, session 16) and
 ``--trust-generated`` (the generator's label, not the teachers', as the soft target of
-generated car alarms, spray cans and crashes, session 17).
+generated car alarms, spray cans and crashes, session 17), ``--consistent-yamnet`` and
+``--consistent-mixtures`` (YAMNet's half of the target taken from the augmented patch, or
+from the mixture before the channel augmentations, instead of the clean window: session 18).
 
 ``--exclude-source`` leaves every clip of those ``source_repo``s out, for the
 source-disjoint builds that ``ouie eval --split source --builds`` reads (``build.json``).
@@ -110,6 +112,8 @@ class Recipe(BaseModel):
     ema: float = 0.0  # builds made before the option existed exported the last weights
     source_balance: float = 1.0  # builds made before the option existed drew windows alike
     trust_generated: float = 0.0  # builds made before the option existed followed the teachers
+    consistent_yamnet: float = 0.0  # builds made before the option existed: clean targets only
+    consistent_mixtures: float = 0.0  # the same
     seed: int
     windows: int
     clips: int
@@ -183,6 +187,19 @@ class DistillConfig:
     # the trajectory is the usual cheap guard against a model that happens to stop somewhere
     # sharp; a rebuild's spread on the yardstick is as large as the gains measured.
     ema: float = 0.0
+    # On this share of the rows, YAMNet's half of the soft target is YAMNet's score of the
+    # augmented patch the student sees (gain, EQ, reflections, mixture, masks), not of the clean
+    # window (0: off, the shipped recipe). YAMNet takes the student's own log-mel patches, so it
+    # can teach on exactly the student's input; mn04 (another front-end, at 32 kHz) keeps its
+    # clean-window score. A teacher that sees a different input than the student teaches
+    # what the clean sound is, not what the augmented one sounds like (Beyer et al. 2022,
+    # "Knowledge distillation: a good teacher is patient and consistent").
+    consistent_yamnet: float = 0.0
+    # The same on mixed rows only, and on the mixture as mixed, before gain, EQ, reflections
+    # and masks (0: off): YAMNet says whether the event is still heard over the background it
+    # was mixed with, where the shipped target takes the larger of the two windows' scores;
+    # the channel augmentations stay invariances the student learns with the clean target.
+    consistent_mixtures: float = 0.0
     seed: int = 2026
     threads: int = 1
     command: str = ""
@@ -200,6 +217,7 @@ class DistillData:
     sources: list[str]
     n_clips: int
     teacher_ids: tuple[str, str]
+    mn04_soft: FloatArray | None = None  # [n, 8] mn04's mapped scores (``consistent_yamnet``)
 
 
 def _merge(caches: list[TeacherCache]) -> TeacherCache:
@@ -241,6 +259,36 @@ def soft_targets(cache: TeacherCache, models: Path, mix: str = "mean") -> FloatA
         raise ValueError(f"unknown teacher mix {mix!r}; one of {TEACHER_MIXES}")
     out: FloatArray = 0.5 * (y + n).astype(np.float32)
     return out
+
+
+def mn04_targets(cache: TeacherCache, models: Path) -> FloatArray:
+    """mn04's AudioSet scores mapped to ouie's eight labels (its half of the mean target)."""
+    mn04 = AudioSetMapper(read_class_mids(models / MN04_CLASSES))
+    return mn04(cache.outputs.mn04_scores).astype(np.float32)
+
+
+class ConsistentYamnet:
+    """YAMNet's mapped scores ``[n, 8]`` of log-mel patches as the student sees them."""
+
+    def __init__(self, models: Path, threads: int) -> None:
+        from ouie.models.store import resolve
+        from ouie.train.compact import YAMNET_FILE, YamnetEmbeddings
+
+        self._yamnet = YamnetEmbeddings(resolve(YAMNET_FILE, models), threads, with_scores=True)
+        self._map = AudioSetMapper(read_class_mids(models / YAMNET_CLASSES))
+
+    def __call__(self, patches: FloatArray) -> FloatArray:
+        return self._map(self._yamnet.both(patches)[1]).astype(np.float32)
+
+
+def consistent_targets(
+    target: torch.Tensor,
+    yamnet_augmented: torch.Tensor,
+    mn04_clean: torch.Tensor,
+    rows: torch.Tensor,
+) -> torch.Tensor:
+    """The mean target with YAMNet's half taken from the augmented patch on ``rows``."""
+    return torch.where(rows[:, None], 0.5 * (yamnet_augmented + mn04_clean), target)
 
 
 def trusted_generated_targets(
@@ -323,6 +371,11 @@ def load_data(config: DistillConfig) -> DistillData:
         sources=sorted({s for s, k in zip(cache.sources, keep_clip, strict=True) if k}),
         n_clips=int(keep_clip.sum()),
         teacher_ids=cache.teacher_ids,
+        mn04_soft=(
+            mn04_targets(cache, config.models)[keep]
+            if config.consistent_yamnet or config.consistent_mixtures
+            else None
+        ),
     )
 
 
@@ -376,9 +429,10 @@ def augment(
     comb_probability: float = 0.0,
     mixstyle_probability: float = 0.0,
     min_mix_db: float = 0.0,
+    mixed: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Gain, EQ, low-pass, reflections, mixing (rows where ``mix``) and masks, in the log-mel
-    domain."""
+    domain. ``mixed``, when given, receives the patches as mixed, before the rest."""
     n, frames, bands = (int(size) for size in x.shape)
     magnitude = torch.exp(x) - 0.001
     if bool(mix.any()):
@@ -390,6 +444,8 @@ def augment(
         magnitude = (
             magnitude + torch.where(mix, scale, torch.zeros_like(scale))[:, None, None] * back
         )
+    if mixed is not None:
+        mixed.append(torch.log(magnitude.clamp(min=0.0) + 0.001))
     gain = torch.from_numpy(rng.uniform(min_gain_db, 10.0, n).astype(np.float32)) * DB
     band = torch.linspace(0.0, np.pi, bands)
     eq = torch.zeros(n, bands)
@@ -443,6 +499,14 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
     average = (
         {k: v.detach().clone() for k, v in net.state_dict().items()} if config.ema > 0 else None
     )
+    consistent = None
+    if config.consistent_yamnet > 0 and config.consistent_mixtures > 0:
+        raise ValueError("--consistent-yamnet and --consistent-mixtures exclude each other")
+    if config.consistent_yamnet > 0 or config.consistent_mixtures > 0:
+        if config.teacher_mix != "mean" or config.trust_generated > 0 or data.mn04_soft is None:
+            raise ValueError("consistent teaching takes the mean target of both teachers")
+        consistent = ConsistentYamnet(config.models, config.threads)
+        mn04_soft = torch.from_numpy(data.mn04_soft)
     losses: list[float] = []
     total, started = 0.0, time.perf_counter()
     net.train()
@@ -452,6 +516,7 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
         back_index = rng.choice(data.negative_index, config.batch_size)
         background = torch.from_numpy(data.patches[back_index].astype(np.float32))
         mix = torch.from_numpy(rng.random(config.batch_size) < config.mix_probability)
+        mixed: list[torch.Tensor] | None = [] if config.consistent_mixtures > 0 else None
         x = augment(
             x,
             background,
@@ -461,9 +526,27 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
             config.comb_probability,
             config.freq_mixstyle,
             config.min_mix_db,
+            mixed,
         )
         target = soft[index]
         target = torch.where(mix[:, None], torch.maximum(target, soft[back_index]), target)
+        if consistent is not None:
+            if mixed is None:
+                heard = x
+                rows = torch.from_numpy(rng.random(config.batch_size) < config.consistent_yamnet)
+            else:
+                heard = mixed[0] if mixed else x  # nothing mixed: no row is drawn below
+                drawn = rng.random(config.batch_size) < config.consistent_mixtures
+                rows = mix & torch.from_numpy(drawn)
+            yamnet = torch.zeros_like(target)
+            if bool(rows.any()):
+                yamnet[rows] = torch.from_numpy(consistent(heard[rows].numpy()))
+            mn04 = torch.where(
+                mix[:, None],
+                torch.maximum(mn04_soft[index], mn04_soft[back_index]),
+                mn04_soft[index],
+            )
+            target = consistent_targets(target, yamnet, mn04, rows)
         logits, aux = net.forward_with_aux(x)
         loss = bce(logits, target).mean()
         if config.logit_weight > 0:
@@ -585,6 +668,10 @@ FLOAT_OPTIONS: dict[str, str | None] = {
     "proportional to its window count to this power (1: every window alike; 0: every source)",
     "trust_generated": "soft target of a generated car alarm's, spray can's or crash's event "
     "windows for their own label (at most 1 minus this for the others; 0: the teachers')",
+    "consistent_yamnet": "share of rows whose YAMNet half of the target is YAMNet's score of "
+    "the augmented patch (0: the clean window's)",
+    "consistent_mixtures": "share of mixed rows whose YAMNet half of the target is YAMNet's "
+    "score of the mixture before gain, EQ and masks (0: the larger of the two windows')",
     "hard_veto": "no hard negative for a label on a non-target window the teachers score at "
     "least this for it (0: off)",
 }
