@@ -247,24 +247,27 @@ def _merge(caches: list[TeacherCache]) -> TeacherCache:
 TEACHER_MIXES = ("mean", "logit")
 
 
-def soft_targets(cache: TeacherCache, models: Path, mix: str = "mean") -> FloatArray:
-    """YAMNet's and mn04's AudioSet scores mapped to ouie's eight labels and combined: their
-    mean (``mean``), or the mean of their logits (``logit``, ``audioset_map.logit_mean``)."""
+def mapped_teachers(cache: TeacherCache, models: Path) -> tuple[FloatArray, FloatArray]:
+    """YAMNet's and mn04's AudioSet scores, each mapped to ouie's eight labels."""
     yamnet = AudioSetMapper(read_class_mids(models / YAMNET_CLASSES))
     mn04 = AudioSetMapper(read_class_mids(models / MN04_CLASSES))
-    y, n = yamnet(cache.outputs.yamnet_scores), mn04(cache.outputs.mn04_scores)
+    return yamnet(cache.outputs.yamnet_scores), mn04(cache.outputs.mn04_scores)
+
+
+def combine_teachers(yamnet: FloatArray, mn04: FloatArray, mix: str = "mean") -> FloatArray:
+    """The two teachers' mapped scores as one soft target: their mean (``mean``), or the mean
+    of their logits (``logit``, ``audioset_map.logit_mean``)."""
     if mix == "logit":
-        return logit_mean([y, n])
+        return logit_mean([yamnet, mn04])
     if mix != "mean":
         raise ValueError(f"unknown teacher mix {mix!r}; one of {TEACHER_MIXES}")
-    out: FloatArray = 0.5 * (y + n).astype(np.float32)
+    out: FloatArray = 0.5 * (yamnet + mn04).astype(np.float32)
     return out
 
 
-def mn04_targets(cache: TeacherCache, models: Path) -> FloatArray:
-    """mn04's AudioSet scores mapped to ouie's eight labels (its half of the mean target)."""
-    mn04 = AudioSetMapper(read_class_mids(models / MN04_CLASSES))
-    return mn04(cache.outputs.mn04_scores).astype(np.float32)
+def soft_targets(cache: TeacherCache, models: Path, mix: str = "mean") -> FloatArray:
+    """The cached windows' soft targets (``combine_teachers`` of ``mapped_teachers``)."""
+    return combine_teachers(*mapped_teachers(cache, models), mix)
 
 
 class ConsistentYamnet:
@@ -328,7 +331,8 @@ def load_data(config: DistillConfig) -> DistillData:
     # from every other window (negatives, and target clips' other windows for the soft loss),
     # ``unlabelled_share`` of the batch from unlabelled clips when there are any, so that a
     # large pool of effects does not crowd out the real negatives.
-    soft = soft_targets(cache, config.models, config.teacher_mix)[keep]
+    yamnet, mn04 = mapped_teachers(cache, config.models)
+    soft = combine_teachers(yamnet, mn04, config.teacher_mix)[keep]
     window_sources = np.asarray(cache.sources)[cache.clip_of_window][keep]
     if config.trust_generated > 0:
         soft = trusted_generated_targets(soft, targets, window_sources, config.trust_generated)
@@ -371,11 +375,7 @@ def load_data(config: DistillConfig) -> DistillData:
         sources=sorted({s for s, k in zip(cache.sources, keep_clip, strict=True) if k}),
         n_clips=int(keep_clip.sum()),
         teacher_ids=cache.teacher_ids,
-        mn04_soft=(
-            mn04_targets(cache, config.models)[keep]
-            if config.consistent_yamnet or config.consistent_mixtures
-            else None
-        ),
+        mn04_soft=mn04[keep] if config.consistent_yamnet or config.consistent_mixtures else None,
     )
 
 
