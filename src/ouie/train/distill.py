@@ -284,6 +284,17 @@ class ConsistentYamnet:
         return self._map(self._yamnet.both(patches)[1]).astype(np.float32)
 
 
+def mixed_targets(
+    table: torch.Tensor,
+    index: npt.NDArray[np.int64],
+    back_index: npt.NDArray[np.int64],
+    mix: torch.Tensor,
+) -> torch.Tensor:
+    """Each row's target from ``table``: its window's, or on mixed rows the larger of its
+    window's and its background's."""
+    return torch.where(mix[:, None], torch.maximum(table[index], table[back_index]), table[index])
+
+
 def consistent_targets(
     target: torch.Tensor,
     yamnet_augmented: torch.Tensor,
@@ -528,24 +539,19 @@ def fit(net: CompactNet, data: DistillData, config: DistillConfig, log: bool = T
             config.min_mix_db,
             mixed,
         )
-        target = soft[index]
-        target = torch.where(mix[:, None], torch.maximum(target, soft[back_index]), target)
+        target = mixed_targets(soft, index, back_index, mix)
         if consistent is not None:
             if mixed is None:
                 heard = x
                 rows = torch.from_numpy(rng.random(config.batch_size) < config.consistent_yamnet)
             else:
-                heard = mixed[0] if mixed else x  # nothing mixed: no row is drawn below
+                heard = mixed[0]
                 drawn = rng.random(config.batch_size) < config.consistent_mixtures
                 rows = mix & torch.from_numpy(drawn)
             yamnet = torch.zeros_like(target)
             if bool(rows.any()):
                 yamnet[rows] = torch.from_numpy(consistent(heard[rows].numpy()))
-            mn04 = torch.where(
-                mix[:, None],
-                torch.maximum(mn04_soft[index], mn04_soft[back_index]),
-                mn04_soft[index],
-            )
+            mn04 = mixed_targets(mn04_soft, index, back_index, mix)
             target = consistent_targets(target, yamnet, mn04, rows)
         logits, aux = net.forward_with_aux(x)
         loss = bce(logits, target).mean()
