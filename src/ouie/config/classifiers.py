@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Discriminator, Field, Tag
 
 from ouie.config.base import Section
+from ouie.core.labels import EventLabel
 
 DEFAULT_BACKEND = "auto"
 
@@ -69,6 +70,12 @@ class GatedSettings(ClassifierSettings):
         description="how YAMNet's and mn04's mapped scores are combined on a candidate: their "
         "mean, or the mean of their logits (measured, not the default; the shipped thresholds "
         "are the mean's, so tune them again for it: docs/eval.md, session 15)",
+    )
+    compact_labels: list[EventLabel] = Field(
+        default_factory=list,
+        description="labels whose score on a candidate is the larger of the teachers' and "
+        "ouie-compact's own, for a class the student hears where the teachers do not (none by "
+        "default; measured in docs/eval.md, session 19; tune the thresholds again for it)",
     )
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ouie.config.classifiers import ClassifierSettings
-from ouie.core.labels import EVENT_LABELS
+from ouie.config.classifiers import ClassifierSettings, GatedSettings
+from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.node.classifiers import cascade
 from ouie.node.classifiers.base import Classifier, ClassifierError
 from ouie.node.classifiers.compact import WINDOW_SAMPLES
@@ -139,3 +139,26 @@ def test_the_two_teachers_combine_by_the_configured_mix(mix: str, expected: floa
     scores = model.scores(_windows([0.9]))
     np.testing.assert_allclose(scores[0], expected, rtol=1e-4)
     assert model.stages == ["compact", "yamnet", "mn04"]
+
+
+def test_compact_labels_keep_compacts_own_score_on_candidates_only() -> None:
+    glass = EVENT_LABELS.index(EventLabel.GLASS_BREAKING)
+    model = cascade.CascadeClassifier(
+        _Gate(),  # type: ignore[arg-type]
+        _Teacher(0.2),
+        None,
+        compact_labels=[EventLabel.GLASS_BREAKING],
+    )
+    scores = model.scores(_windows([0.9, 0.1, cascade.GATE * 0.5]))
+    # a candidate: the teachers' 0.2 everywhere but glass, where compact's 0.9 (or 0.1) is larger
+    np.testing.assert_allclose(scores[0, glass], 0.9, rtol=1e-5)
+    np.testing.assert_allclose(np.delete(scores[0], glass), 0.2, rtol=1e-5)
+    np.testing.assert_allclose(scores[1, glass], 0.2, rtol=1e-5)  # the teachers' is larger
+    np.testing.assert_allclose(scores[2], 0.0)  # below the gate nothing is reported
+
+
+def test_compact_labels_reach_the_cascade_from_its_settings() -> None:
+    settings = GatedSettings.model_validate({"compact_labels": ["glass_breaking"]})
+    assert settings.compact_labels == [EventLabel.GLASS_BREAKING]
+    with pytest.raises(ValueError, match="compact_labels"):
+        GatedSettings.model_validate({"compact_labels": ["speech"]})

@@ -10,7 +10,10 @@ Windows below the gate score 0 for every label: the cascade reports nothing comp
 hear. (Chosen on the source-disjoint builds: the teachers' average alone on the candidates
 did better than the geometric or the arithmetic mean with compact's score against all
 non-target clips and source by source; the arithmetic mean did a little better against
-street background alone, 0.50 against 0.47 recall at 2 % false clips.)
+street background alone, 0.50 against 0.47 recall at 2 % false clips.) For the labels named
+in ``compact_labels`` (none by default) a candidate's score is the larger of the teachers'
+and compact's own: a class the student hears where the teachers do not (docs/eval.md,
+session 19).
 
 So the teachers' cost is bounded by the candidates, like the speech guard's: on street
 background a few per cent of windows. ``stage_counts`` tells how many windows each stage
@@ -23,6 +26,7 @@ Figures per stage, measured source-disjointly, are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ouie.config.classifiers import ClassifierSettings, GatedSettings, Mn04Settings, YamnetSettings
-from ouie.core.labels import EVENT_LABELS
+from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.models import store
 from ouie.node.classifiers import compact
 from ouie.node.classifiers.audioset_map import logit_mean
@@ -75,6 +79,7 @@ class CascadeClassifier(ClassifierBase):
         mn04: Any | None,
         threshold: float = GATE,
         teacher_mix: Literal["mean", "logit"] = "mean",
+        compact_labels: Sequence[EventLabel] = (),
     ) -> None:
         # family "cascade" (its tuned thresholds), then each stage's digest in stage order
         digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
@@ -89,6 +94,10 @@ class CascadeClassifier(ClassifierBase):
         self._mn04 = mn04
         self.threshold = threshold
         self.teacher_mix = teacher_mix
+        # labels where compact's own score stands beside the teachers' on a candidate
+        self.compact_columns = np.asarray(
+            sorted({EVENT_LABELS.index(EventLabel(label)) for label in compact_labels}), np.intp
+        )
         self.stage_ids = [m.model_id for m in (gate, yamnet, mn04) if m is not None]
         self.stage_counts = StageCounts()
 
@@ -131,6 +140,11 @@ class CascadeClassifier(ClassifierBase):
                 np.asarray(frames, dtype=np.float32)[candidates], patches[candidates]
             )
             out[candidates] = np.clip(teacher, 0.0, 1.0)
+            if self.compact_columns.size:
+                rows = candidates[:, None]
+                out[rows, self.compact_columns] = np.maximum(
+                    out[rows, self.compact_columns], gate_scores[rows, self.compact_columns]
+                )
         return out
 
 
@@ -163,4 +177,11 @@ def create(settings: GatedSettings) -> CascadeClassifier:
         mn04_model = mn04.create(Mn04Settings(model_dir=folder, threads=settings.threads))
     except (store.ModelFileError, ClassifierError):
         mn04_model = None  # optional: YAMNet alone confirms
-    return CascadeClassifier(gate, yamnet_model, mn04_model, settings.gate, settings.teacher_mix)
+    return CascadeClassifier(
+        gate,
+        yamnet_model,
+        mn04_model,
+        settings.gate,
+        settings.teacher_mix,
+        settings.compact_labels,
+    )
