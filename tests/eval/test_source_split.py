@@ -40,7 +40,7 @@ from ouie.eval.runner import EvalError, EvalOptions
 from ouie.eval.source_data import group_by_source, load_items
 from ouie.eval.source_figures import clip_recall_figures
 from ouie.eval.source_report import render_source_report, summary_rows
-from ouie.eval.source_result import SourceSplitResult
+from ouie.eval.source_result import ClipScoreRow, SourceSplitResult
 from ouie.eval.source_split import SourceSplitOptions, run_source_split
 from ouie.node.classifiers.compact import DIGEST_FILE, MODEL_FILE
 from tests.eval.fakes import RATE, ToneClassifier, bang, noise, tone
@@ -662,6 +662,7 @@ def test_cli_writes_json_report_and_summary(
     assert len(result.sources) == 4 and result.mode == "clips"
     assert "pooled" in run.stderr and "o/d" in run.stderr
     assert "balanced recall at 1% / 2% / 5% false clips" in run.stderr
+    assert "0.0 per hour on street ambience (0 on 0.01 h)" in run.stderr
     assert "<table>" in html.read_text(encoding="utf-8")
 
 
@@ -682,3 +683,26 @@ def test_dev_and_extra_sources(dev_data_dir: Path) -> None:
     assert len(sources) == 19
     by_name = {s.source: s for s in sources}
     assert len(by_name["RosameliaCarioni/gunshot_detection"].items) == 59
+
+
+def test_street_false_alarms_count_street_ambience_only(result: SourceSplitResult) -> None:
+    street = result.street_false_alarms()  # the 35 s background clip, not rain or dog barks
+    assert street.hours == pytest.approx(35 / 3600) and street.events == 0
+    assert street.per_hour == 0.0
+
+    def row(label: str, seconds: float, events: list[str]) -> ClipScoreRow:
+        return ClipScoreRow(
+            data_dir=".", file=f"{label}.wav", source="o/x", label=label, duration_s=seconds,
+            scores={}, events=events,
+        )  # fmt: skip
+
+    rows = [
+        row("traffic", 1800.0, ["car_alarm"]),
+        row("background", 1800.0, []),
+        row("door_knock", 5.0, ["gunshot", "gunshot"]),  # a hard look-alike: not street
+        row("speech", 60.0, ["scream"]),
+        row("gunshot", 2.0, ["gunshot"]),
+    ]
+    street = result.model_copy(update={"clips": rows}).street_false_alarms()
+    assert (street.hours, street.events, street.per_hour) == (1.0, 1, 1.0)
+    assert result.model_copy(update={"clips": rows[2:]}).street_false_alarms().per_hour is None

@@ -38,7 +38,6 @@ from ouie.compliance.feedback_report import FeedbackReport, read_report
 from ouie.config.compliance import Experiment
 from ouie.core.labels import EVENT_LABELS
 from ouie.core.model_base import StrictModel
-from ouie.eval.mixtures import AMBIENCE_LABELS
 from ouie.eval.source_result import SourceSplitResult
 from ouie.models.store import KNOWN_FILES
 from ouie.node.classifiers.compact import model_id_for
@@ -122,10 +121,8 @@ def detection_figures(
     only the events on street background and ambience clips (no hard look-alikes)."""
     overall = result.overall
     deployed = overall.deployed
-    street = [row for row in result.clips if row.label in AMBIENCE_LABELS]
-    street_hours = sum(row.duration_s for row in street) / 3600.0
-    street_events = sum(len(row.events) for row in street)
-    street_rate = street_events / street_hours if street_hours > 0 else None
+    street = result.street_false_alarms()
+    street_rate = street.per_hour
     rate = deployed.false_alarms_per_hour if deployed is not None else None
     per_class = [
         ClassFigure(label=str(label), found=c.found, n=c.n, recall=c.recall)
@@ -157,8 +154,8 @@ def detection_figures(
         background_hours=deployed.background_hours if deployed is not None else None,
         background_events=deployed.background_events if deployed is not None else None,
         false_alarms_per_hour=rate,
-        street_hours=street_hours,
-        street_events=street_events,
+        street_hours=street.hours,
+        street_events=street.events,
         street_false_alarms_per_hour=street_rate,
         hours_per_day=hours_per_day,
         false_alarms_per_sensor_day=rate * hours_per_day if rate is not None else None,

@@ -266,6 +266,17 @@ def _source_summary(result: SourceSplitResult, console: Console) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    deployed, street = result.overall.deployed, result.street_false_alarms()
+    if deployed is not None and street.per_hour is not None:
+        console.print(
+            f"false alarms at the deployed thresholds: {street.per_hour:.1f} per hour on street "
+            f"ambience ({street.events} on {street.hours:.2f} h); "
+            f"{deployed.false_alarms_per_hour or 0.0:.1f} per hour on all background "
+            f"({deployed.background_events} on {deployed.background_hours:.2f} h, hard "
+            "look-alikes included)",
+            highlight=False,
+            soft_wrap=True,
+        )
     if result.skipped_files:
         console.print(f"{len(result.skipped_files)} file(s) skipped (see the JSON)")
 

@@ -8,10 +8,12 @@ without mixtures) is ``null``, never 0. Unknown keys are refused when reading it
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ouie.eval.mixtures import AMBIENCE_LABELS
 from ouie.eval.result import EbrScores, EvalMode, Timing
 
 SOURCE_SPLIT_SCHEMA_VERSION = 2
@@ -166,6 +168,30 @@ class SourceSplitResult(_Strict):
     timing: Timing
     versions: dict[str, str]
     skipped_files: list[str]
+
+    def street_false_alarms(self) -> StreetFalseAlarms:
+        """The deployed thresholds' events on street ambience, from the clip rows."""
+        street = [row for row in self.clips if row.label in AMBIENCE_LABELS]
+        return StreetFalseAlarms(
+            hours=sum(row.duration_s for row in street) / 3600.0,
+            events=sum(len(row.events) for row in street),
+        )
+
+
+@dataclass(frozen=True)
+class StreetFalseAlarms:
+    """Events on the non-target clips labelled background, ambience, crowd, street or traffic:
+    what a sensor on a lamp post hears all day, without the hard look-alikes (door knocks,
+    the gunshot recorders' `other` clips, ESC-50 classes) and speech that the background
+    figure (``DeployedScores.false_alarms_per_hour``) includes. Issue 16's false alarms per
+    hour are measured on such audio."""
+
+    hours: float
+    events: int
+
+    @property
+    def per_hour(self) -> float | None:
+        return self.events / self.hours if self.hours > 0 else None
 
 
 def documented_fields() -> dict[str, list[str]]:
