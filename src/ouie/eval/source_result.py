@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ouie.eval.metrics import false_alarms_per_hour
 from ouie.eval.mixtures import AMBIENCE_LABELS
 from ouie.eval.result import EbrScores, EvalMode, Timing
 
@@ -182,16 +183,16 @@ class SourceSplitResult(_Strict):
 class StreetFalseAlarms:
     """Events on the non-target clips labelled background, ambience, crowd, street or traffic:
     what a sensor on a lamp post hears all day, without the hard look-alikes (door knocks,
-    the gunshot recorders' `other` clips, ESC-50 classes) and speech that the background
-    figure (``DeployedScores.false_alarms_per_hour``) includes. Issue 16's false alarms per
-    hour are measured on such audio."""
+    the gunshot recorders' `other` clips, ESC-50 classes) that the background figure
+    (``DeployedScores.false_alarms_per_hour``) includes; speech is in neither. Issue 16's
+    false alarms per hour are measured on such audio."""
 
     hours: float
     events: int
 
     @property
     def per_hour(self) -> float | None:
-        return self.events / self.hours if self.hours > 0 else None
+        return false_alarms_per_hour(self.events, self.hours * 3600.0)
 
 
 def documented_fields() -> dict[str, list[str]]:
