@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pytest
@@ -496,19 +496,16 @@ def test_consistent_yamnet_teaches_on_the_augmented_patches_and_is_recorded(
     assert not any(np.allclose(row, window, atol=1e-3) for row in augmented for window in clean)
     recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
     assert recipe["consistent_yamnet"] == 1.0
-    with pytest.raises(ValueError, match="mean target"):
-        distill.distill(
-            distill.DistillConfig(
-                (cache,),
-                models,
-                tmp_path / "l",
-                steps=1,
-                batch_size=8,
-                consistent_yamnet=1.0,
-                teacher_mix="logit",
-            ),
-            log=False,
-        )
+    _refused(
+        cache, models, tmp_path / "l", "mean target", consistent_yamnet=1.0, teacher_mix="logit"
+    )
+
+
+def _refused(cache: Path, models: Path, out: Path, match: str, **options: Any) -> None:
+    """A one-step build with ``options`` is refused before training, with ``match`` said."""
+    with pytest.raises(ValueError, match=match):
+        config = distill.DistillConfig((cache,), models, out, steps=1, batch_size=8, **options)
+        distill.distill(config, log=False)
 
 
 def test_augmentation_hands_out_the_mixture_before_the_channel_augmentations() -> None:
@@ -551,16 +548,7 @@ def test_consistent_mixtures_ask_yamnet_about_mixed_rows_only(
             assert [len(p) for p in _FakeYamnet.seen] == [expected_rows] * 3
         recipe = json.loads((out / distill.RECIPE_FILE).read_text(encoding="utf-8"))
         assert recipe["consistent_mixtures"] == 1.0
-    with pytest.raises(ValueError, match="exclude each other"):
-        distill.distill(
-            distill.DistillConfig(
-                (cache,),
-                models,
-                tmp_path / "x",
-                steps=1,
-                batch_size=8,
-                consistent_mixtures=1.0,
-                consistent_yamnet=1.0,
-            ),
-            log=False,
-        )
+    _refused(
+        cache, models, tmp_path / "x", "exclude each other",
+        consistent_mixtures=1.0, consistent_yamnet=1.0,
+    )  # fmt: skip
