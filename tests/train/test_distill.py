@@ -15,7 +15,9 @@ import torch
 from ouie.core.labels import EVENT_LABELS, EventLabel
 from ouie.eval.builds import read_build
 from ouie.node.classifiers.compact import load
+from ouie.node.frontends.yamnet import LOG_OFFSET
 from ouie.train import distill
+from ouie.train.compact import PcenChannel
 from ouie.train.teacher_head import (
     UNLABELLED,
     WindowLabels,
@@ -552,3 +554,38 @@ def test_consistent_mixtures_ask_yamnet_about_mixed_rows_only(
         cache, models, tmp_path / "x", "exclude each other",
         consistent_mixtures=1.0, consistent_yamnet=1.0,
     )  # fmt: skip
+
+
+def test_pcen_channel_follows_the_recursive_filter_and_ignores_gain() -> None:
+    """The matrix form is the first-order filter started from the patch mean, and a
+    recording chain's gain moves the channel by little (α = 0.98)."""
+    pcen = PcenChannel(frames=12, time_constant_s=0.05, hop_s=0.01)
+    rng = np.random.default_rng(5)
+    logmel = np.log(rng.uniform(0.01, 2.0, size=(2, 12, 3)) + LOG_OFFSET)
+    energy = np.exp(logmel) - LOG_OFFSET
+    s = 1.0 - np.exp(-0.01 / 0.05)
+    smooth = energy.mean(axis=1)
+    expected = np.empty_like(energy)
+    for t in range(12):
+        smooth = (1 - s) * smooth + s * energy[:, t]
+        expected[:, t] = (energy[:, t] / (1e-6 + smooth) ** 0.98 + 2.0) ** 0.5 - 2.0**0.5
+    got = pcen(torch.from_numpy(logmel).float()).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    louder = pcen(torch.from_numpy(np.log(energy * 100.0 + LOG_OFFSET)).float()).numpy()
+    assert np.abs(louder - got).max() < 0.1 * np.abs(got).max()
+    onset = np.full((1, 12, 1), np.log(0.01 + LOG_OFFSET))
+    onset[0, 6:, 0] = np.log(1.0 + LOG_OFFSET)  # a sound starts at frame 6
+    response = pcen(torch.from_numpy(onset).float()).numpy()[0, :, 0]
+    assert response[6] == response.max() and response[6] > 3 * response[5]
+
+
+def test_pcen_builds_train_export_and_are_recorded(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    cache, models = tiny
+    config = distill.DistillConfig(
+        (cache,), models, tmp_path / "b", steps=4, epochs=2, batch_size=8, pcen=True
+    )
+    distill.distill(config, log=False)
+    recipe = json.loads((tmp_path / "b" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["pcen"] is True and all(np.isfinite(recipe["losses"]))
+    scores = load(tmp_path / "b").scores(np.zeros((2, WINDOW), np.float32))
+    assert scores.shape == (2, len(EVENT_LABELS)) and np.isfinite(scores).all()

@@ -59,6 +59,47 @@ YAMNET_FILE = "yamnet_spectra_in.tflite"
 EMBEDDING_DIM = 1024
 
 
+class PcenChannel(nn.Module):
+    """Per-channel energy normalisation of a log-mel patch ``[batch, time, bands]``.
+
+    E = exp(logmel) − offset (the mel magnitudes back); M is E smoothed over time by a
+    first-order filter, M[t] = (1 − s)·M[t − 1] + s·E[t], started from the patch's mean per
+    band (a patch is all the context the node's model gets); PCEN = (E / (ε + M)^α + δ)^r − δ^r.
+    The filter is written out as a fixed ``[time, time]`` matrix so that the exported ONNX
+    graph is a plain MatMul. Defaults are the paper's (α 0.98, δ 2, r 0.5) with a 0.4 s time
+    constant at the frontend's 10 ms hop.
+    """
+
+    def __init__(
+        self,
+        frames: int = 96,
+        time_constant_s: float = 0.4,
+        hop_s: float = 0.01,
+        alpha: float = 0.98,
+        delta: float = 2.0,
+        root: float = 0.5,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        s = 1.0 - math.exp(-hop_s / time_constant_s)
+        t = torch.arange(frames, dtype=torch.float64)
+        lag = t[:, None] - t[None, :]
+        smoother = torch.where(lag >= 0, s * (1.0 - s) ** lag.clamp(min=0), torch.zeros(()))
+        self.smoother: torch.Tensor  # [time, time]
+        self.initial: torch.Tensor  # [time]: the weight of the starting level
+        self.register_buffer("smoother", smoother.float())
+        self.register_buffer("initial", ((1.0 - s) ** (t + 1)).float())
+        self.alpha, self.delta, self.root, self.eps = alpha, delta, root, eps
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        energy = torch.clamp(torch.exp(patches) - frontend.LOG_OFFSET, min=0.0)
+        start = energy.mean(dim=1, keepdim=True)  # [batch, 1, bands]
+        smooth = torch.matmul(self.smoother, energy) + self.initial[None, :, None] * start
+        gain = (self.eps + smooth) ** self.alpha
+        out: torch.Tensor = (energy / gain + self.delta) ** self.root - self.delta**self.root
+        return out
+
+
 class CompactNet(nn.Module):
     """Log-mel patch ``[batch, 96, 64]`` → logits ``[batch, 8]``.
 
@@ -68,6 +109,12 @@ class CompactNet(nn.Module):
     With ``channel_norm`` the network also sees the patch with each band's mean over the
     patch removed (a second input channel): the recording chain's gain and EQ are a constant
     per band over a second, so that channel is blind to them, and to steady background.
+
+    With ``pcen`` it also sees the patch's per-channel energy normalisation (one more input
+    channel, ``PcenChannel``): each band divided by its own smoothed recent level (an
+    automatic gain control per band), then compressed. Far-field and noisy recordings differ
+    from close ones mostly in level and steady background; PCEN keeps the onsets and quiets
+    both (Lostanlen et al., "Per-channel energy normalization: why and how", 2019).
     """
 
     def __init__(
@@ -75,13 +122,16 @@ class CompactNet(nn.Module):
         widths: tuple[int, int, int, int] = (16, 32, 64, 128),
         aux_outputs: int = 0,
         channel_norm: bool = False,
+        pcen: bool = False,
     ) -> None:
         super().__init__()
         self.band_norm = nn.BatchNorm1d(frontend.N_MELS)
         self.channel_norm = channel_norm
+        self.pcen = PcenChannel() if pcen else None
+        channels = 1 + int(channel_norm) + int(pcen)
         layers: list[nn.Module] = []
         specs: list[tuple[int, int, int, int | tuple[int, int]]] = [
-            (2 if channel_norm else 1, widths[0], 5, 2),
+            (channels, widths[0], 5, 2),
             (widths[0], widths[1], 3, 2),
             (widths[1], widths[2], 3, 2),
             (widths[2], widths[3], 3, (2, 1)),  # keep the frequency axis from here on
@@ -102,6 +152,8 @@ class CompactNet(nn.Module):
         if self.channel_norm:
             centred = patches - patches.mean(dim=1, keepdim=True)  # per band, over time
             x = torch.cat([x, centred.unsqueeze(1)], dim=1)
+        if self.pcen is not None:
+            x = torch.cat([x, self.pcen(patches).unsqueeze(1)], dim=1)
         x = self.body(x).mean(dim=3)  # [batch, channels, time]
         pooled: torch.Tensor = self.dropout(torch.cat([x.mean(dim=2), x.amax(dim=2)], dim=1))
         return pooled

@@ -40,11 +40,12 @@ that measured them: ``--freq-mixstyle`` (each band's statistics over time mixed 
 row's), ``--min-mix-db`` (mixtures below 0 dB event-to-background ratio), ``--hard-veto`` (no
 hard negative where the teachers hear the label), ``--teacher-mix logit`` (the mean of the
 teachers' logits as the soft target), ``--ema`` (a moving average of the weights
-exported), ``--source-balance`` (each source's share of a label's draws, session 16) and
+exported), ``--source-balance`` (each source's share of a label's draws, session 16),
 ``--trust-generated`` (the generator's label, not the teachers', as the soft target of
 generated car alarms, spray cans and crashes, session 17), ``--consistent-yamnet`` and
 ``--consistent-mixtures`` (YAMNet's half of the target taken from the augmented patch, or
-from the mixture before the channel augmentations, instead of the clean window: session 18).
+from the mixture before the channel augmentations, instead of the clean window: session 18), and
+``--pcen`` (a third input channel, the patch's per-channel energy normalisation, session 20).
 
 ``--exclude-source`` leaves every clip of those ``source_repo``s out, for the
 source-disjoint builds that ``ouie eval --split source --builds`` reads (``build.json``).
@@ -97,6 +98,7 @@ class Recipe(BaseModel):
     batch_size: int
     widths: list[int]
     channel_norm: bool
+    pcen: bool = False  # builds made before the option existed had no PCEN channel
     hard_weight: float
     aux_weight: float
     mix_probability: float
@@ -130,6 +132,7 @@ class DistillConfig:
     exclude_sources: tuple[str, ...] = ()
     widths: tuple[int, int, int, int] = (16, 32, 64, 128)
     channel_norm: bool = True
+    pcen: bool = False
     steps: int = 2400
     epochs: int = 8  # checkpoints; the one-cycle schedule spans all steps
     batch_size: int = 128
@@ -613,7 +616,10 @@ def distill(config: DistillConfig, log: bool = True) -> Path:
             flush=True,
         )
     net = CompactNet(
-        widths=config.widths, aux_outputs=data.embedding.shape[1], channel_norm=config.channel_norm
+        widths=config.widths,
+        aux_outputs=data.embedding.shape[1],
+        channel_norm=config.channel_norm,
+        pcen=config.pcen,
     )
     started = time.perf_counter()
     losses = fit(net, data, config, log)
@@ -706,6 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--no-channel-norm", action="store_true")
+    parser.add_argument(
+        "--pcen", action="store_true", help="one more input channel: the patch's PCEN"
+    )
     args = parser.parse_args(argv)
     widths = tuple(int(x) for x in args.widths.split(","))
     if len(widths) != 4:
@@ -719,6 +728,7 @@ def main(argv: list[str] | None = None) -> int:
         steps=args.steps,
         seed=args.seed,
         channel_norm=not args.no_channel_norm,
+        pcen=args.pcen,
         teacher_mix=args.teacher_mix,
         command=shlex.join(["python", "-m", "ouie.train.distill", *(argv or sys.argv[1:])]),
         **{field: getattr(args, field) for field in FLOAT_OPTIONS},

@@ -104,7 +104,8 @@ def markdown_table(result: SourceSplitResult) -> list[str]:
 def _recipe_lines(recipe: Recipe) -> list[str]:
     return [
         f"- Network: per-band batch norm plus a per-patch band-mean-removed channel "
-        f"(channel_norm={recipe.channel_norm}), four strided convolutions "
+        f"(channel_norm={recipe.channel_norm}), a PCEN channel (pcen={recipe.pcen}), "
+        f"four strided convolutions "
         f"{recipe.widths}, mean over frequency, mean and max over time, linear → 8.",
         f"- Teachers: {', '.join(recipe.teachers)}"
         " — their AudioSet scores mapped to ouie's labels, averaged, are the soft targets "
