@@ -72,9 +72,9 @@ class PcenChannel(nn.Module):
 
     def __init__(
         self,
-        frames: int = 96,
+        frames: int = frontend.PATCH_FRAMES,
         time_constant_s: float = 0.4,
-        hop_s: float = 0.01,
+        hop_s: float = frontend.HOP / frontend.SAMPLE_RATE,
         alpha: float = 0.98,
         delta: float = 2.0,
         root: float = 0.5,
