@@ -63,6 +63,27 @@ def test_only_candidates_reach_the_teacher_and_it_decides() -> None:
     assert model.model_id == "cascade@aaaaaaaa-bbbbbbbb"
 
 
+def test_non_default_settings_are_in_the_model_id() -> None:
+    model = cascade.CascadeClassifier(  # type: ignore[arg-type]
+        _Gate(),
+        _Teacher(0.5),
+        None,
+        threshold=0.03,
+        teacher_mix="logit",
+        compact_labels=[EventLabel.SIREN, EventLabel.GLASS_BREAKING],
+    )
+    assert model.model_id == (
+        "cascade@aaaaaaaa-bbbbbbbb+gate=0.03+mix=logit+compact=glass_breaking,siren"
+    )
+    every = cascade.CascadeClassifier(  # type: ignore[arg-type]
+        _Gate(), _Teacher(0.5), None, threshold=0.031, compact_labels=list(EventLabel)
+    )
+    # too long to spell out: a digest of the settings, and the family still reads "cascade"
+    assert len(every.model_id) <= 128 and "+settings=" in every.model_id
+    assert every.model_id.split("@", 1)[0] == "cascade"
+    assert every.model_id != model.model_id
+
+
 def test_a_silent_teacher_vetoes_the_gate() -> None:
     model = cascade.CascadeClassifier(_Gate(), _Teacher(0.0), None)  # type: ignore[arg-type]
     assert model.scores(_windows([0.95])).max() == 0.0

@@ -26,6 +26,7 @@ Figures per stage, measured source-disjointly, are in docs/benchmarks.md.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +61,32 @@ MN04_RATE = 32000
 MN04_WINDOW = MN04_RATE  # the 0.975 s window upsampled, zero-padded to mn04's 1 s
 
 
+def settings_suffix(
+    threshold: float, teacher_mix: str, compact_labels: Sequence[EventLabel | str]
+) -> str:
+    """What a cascade does differently from the default, for its model id: ``+gate=0.03``,
+    ``+mix=logit``, ``+compact=glass_breaking`` ('' for the defaults). Two cascades over the
+    same files but another gate score differently, and an eval result, a tuned-thresholds file
+    or an event message must say which one it was. Shortened to a digest of itself where the
+    id would pass ``ModelId``'s 128 characters."""
+    parts = []
+    if threshold != GATE:
+        parts.append(f"+gate={threshold:g}")
+    if teacher_mix != "mean":
+        parts.append(f"+mix={teacher_mix}")
+    if compact_labels:
+        labels = sorted(str(EventLabel(label).value) for label in compact_labels)
+        parts.append("+compact=" + ",".join(labels))
+    suffix = "".join(parts)
+    if len(suffix) > SUFFIX_MAX:
+        suffix = "+settings=" + hashlib.sha256(suffix.encode()).hexdigest()[:8]
+    return suffix
+
+
+#: Room left for ``settings_suffix`` in a 128-character model id after three 8-hex digests.
+SUFFIX_MAX = 128 - len("cascade@") - 3 * 8 - 2
+
+
 @dataclass
 class StageCounts:
     """Windows scored by each stage since the classifier was made."""
@@ -84,7 +111,9 @@ class CascadeClassifier(ClassifierBase):
         # family "cascade" (its tuned thresholds), then each stage's digest in stage order
         digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
         super().__init__(
-            model_id="cascade@" + "-".join(digests),
+            model_id="cascade@"
+            + "-".join(digests)
+            + settings_suffix(threshold, teacher_mix, compact_labels),
             sample_rate=gate.sample_rate,
             window_samples=gate.window_samples,
             hop_samples=gate.hop_samples,
