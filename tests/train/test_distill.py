@@ -4,6 +4,7 @@ give a loadable model and a build.json the source-disjoint evaluation can read."
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, ClassVar
@@ -589,3 +590,37 @@ def test_pcen_builds_train_export_and_are_recorded(tiny: tuple[Path, Path], tmp_
     assert recipe["pcen"] is True and all(np.isfinite(recipe["losses"]))
     scores = load(tmp_path / "b").scores(np.zeros((2, WINDOW), np.float32))
     assert scores.shape == (2, len(EVENT_LABELS)) and np.isfinite(scores).all()
+
+
+def test_vocabulary_target_keeps_the_classes_the_teachers_use_z_scored(
+    tiny: tuple[Path, Path],
+) -> None:
+    outputs = TeacherCache.load(tiny[0]).outputs
+    n = outputs.yamnet_scores.shape[0]
+    yamnet = np.full_like(outputs.yamnet_scores, 0.01)
+    mn04 = np.full_like(outputs.mn04_scores, 0.01)
+    yamnet[: n // 2, 3] = 0.8  # one YAMNet class heard on half the windows
+    mn04[::3, 7] = 0.25  # one mn04 class just over the vocabulary's floor
+    mn04[::2, 9] = 0.15  # one never reaching it: left out
+    heard = dataclasses.replace(outputs, yamnet_scores=yamnet, mn04_scores=mn04)
+    keep = np.ones(n, dtype=bool)
+    target = distill.aux_targets(heard, keep, "vocabulary")
+    assert target.shape == (n, 2)
+    assert np.allclose(target.mean(axis=0), 0.0, atol=1e-5)
+    assert np.allclose(target.std(axis=0), 1.0, atol=1e-4)
+    # the first column is YAMNet's class 3: higher exactly where it was heard
+    assert (target[: n // 2, 0] > 0).all() and (target[n // 2 :, 0] < 0).all()
+    embeddings = distill.aux_targets(outputs, keep, "embeddings")
+    assert embeddings.shape[0] == n and np.isfinite(embeddings).all()
+    with pytest.raises(ValueError, match="unknown aux target"):
+        distill.aux_targets(outputs, keep, "everything")
+
+
+def test_vocabulary_builds_train_and_are_recorded(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+    cache, models = tiny
+    config = distill.DistillConfig(
+        (cache,), models, tmp_path / "v", steps=4, epochs=2, batch_size=8, aux_target="vocabulary"
+    )
+    distill.distill(config, log=False)
+    recipe = json.loads((tmp_path / "v" / distill.RECIPE_FILE).read_text(encoding="utf-8"))
+    assert recipe["aux_target"] == "vocabulary" and all(np.isfinite(recipe["losses"]))

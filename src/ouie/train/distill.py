@@ -21,7 +21,9 @@ other effects, through the soft targets alone), three ways:
 * **hard labels** (weight ``hard_weight``): the window labels of ``ouie.train.teacher_head``
   (target clips' event windows positive, non-target windows negative, the rest left out);
 * **embeddings** (weight ``aux_weight``): a training-only head regresses the teachers'
-  z-scored 1024 + 512-d embeddings (not exported).
+  z-scored 1024 + 512-d embeddings (not exported); with ``--aux-target vocabulary``, their
+  z-scored logits over every AudioSet class either teacher scores at least
+  ``VOCABULARY_MIN_SCORE`` somewhere in the training windows instead (session 21).
 
 Augmentation works on the log-mel patches themselves (ln of mel magnitude + 0.001), so no
 audio is re-rendered and the teachers' targets stay those of the clean window: gain
@@ -76,7 +78,7 @@ from ouie.node.frontends import yamnet as frontend
 from ouie.train.compact import CompactNet, export_onnx, write_digest
 from ouie.train.synth import SPARSE_LABELS, SYNTH_SOURCE
 from ouie.train.teacher_head import UNLABELLED, WindowLabels, label_windows, patch_peak_db
-from ouie.train.teachers import MN04_CLASSES, YAMNET_CLASSES, TeacherCache
+from ouie.train.teachers import MN04_CLASSES, YAMNET_CLASSES, TeacherCache, TeacherOutputs
 
 FloatArray = npt.NDArray[np.float32]
 LN_FLOOR = float(np.log(0.001))  # the front-end's log offset: silence in a patch
@@ -99,6 +101,7 @@ class Recipe(BaseModel):
     widths: list[int]
     channel_norm: bool
     pcen: bool = False  # builds made before the option existed had no PCEN channel
+    aux_target: str = "embeddings"  # builds made before the option existed: embeddings
     hard_weight: float
     aux_weight: float
     mix_probability: float
@@ -133,6 +136,12 @@ class DistillConfig:
     widths: tuple[int, int, int, int] = (16, 32, 64, 128)
     channel_norm: bool = True
     pcen: bool = False
+    # What the training-only head regresses (``AUX_TARGETS``): the teachers' embeddings (the
+    # shipped recipe), or their logits over the AudioSet classes they use on our windows.
+    # YAMNet's logits are a linear map of its embedding, so the second is the same signal
+    # weighted towards the directions that name sounds (door, knock, firecracker, shout)
+    # rather than all 1 536 alike, most of which describe nothing we detect.
+    aux_target: str = "embeddings"
     steps: int = 2400
     epochs: int = 8  # checkpoints; the one-cycle schedule spans all steps
     batch_size: int = 128
@@ -248,6 +257,30 @@ def _merge(caches: list[TeacherCache]) -> TeacherCache:
 
 #: How the two teachers' mapped scores become one soft target (``--teacher-mix``).
 TEACHER_MIXES = ("mean", "logit")
+#: What the training-only head regresses (``--aux-target``).
+AUX_TARGETS = ("embeddings", "vocabulary")
+#: An AudioSet class enters the vocabulary target when either teacher scores it at least this
+#: on some training window: the rest of the 1 048 are never heard here, and z-scoring their
+#: near-constant logits would only amplify noise.
+VOCABULARY_MIN_SCORE = 0.2
+
+
+def aux_targets(outputs: TeacherOutputs, keep: npt.NDArray[np.bool_], target: str) -> FloatArray:
+    """``[kept windows, d]`` z-scored regression targets of the training-only head."""
+    if target == "embeddings":
+        values = np.concatenate([outputs.yamnet_embedding, outputs.mn04_embedding], axis=1)[keep]
+    elif target == "vocabulary":
+        scores = np.concatenate([outputs.yamnet_scores, outputs.mn04_scores], axis=1)[keep]
+        heard = scores.max(axis=0) >= VOCABULARY_MIN_SCORE
+        clamped = np.clip(scores[:, heard].astype(np.float64), 1e-4, 1.0 - 1e-4)
+        values = np.log(clamped / (1.0 - clamped))
+    else:
+        raise ValueError(f"unknown aux target {target!r}: one of {AUX_TARGETS}")
+    std = values.std(axis=0)
+    varying = std > 1e-3
+    return np.asarray(
+        (values[:, varying] - values[:, varying].mean(axis=0)) / std[varying], dtype=np.float32
+    )
 
 
 def mapped_teachers(cache: TeacherCache, models: Path) -> tuple[FloatArray, FloatArray]:
@@ -330,12 +363,7 @@ def load_data(config: DistillConfig) -> DistillData:
         raise ValueError(f"--exclude-source not in the cache: {sorted(missing)}")
     keep = keep_clip[cache.clip_of_window]
     labels = label_windows(cache.labels, cache.clip_of_window, patch_peak_db(cache.patches))
-    embedding = np.concatenate(
-        [cache.outputs.yamnet_embedding, cache.outputs.mn04_embedding], axis=1
-    )[keep]
-    std = embedding.std(axis=0)
-    varying = std > 1e-3
-    embedding = (embedding[:, varying] - embedding[:, varying].mean(axis=0)) / std[varying]
+    embedding = aux_targets(cache.outputs, keep, config.aux_target)
     targets, weights = labels.targets[keep], labels.weights[keep]
     clip_targets = np.array([label in {str(x) for x in EVENT_LABELS} for label in cache.labels])
     # Mixing backgrounds come from labelled non-targets only: an unlabelled effect may be a shot.
@@ -710,6 +738,13 @@ def main(argv: list[str] | None = None) -> int:
         default=DistillConfig.teacher_mix,
         help="combine the teachers' mapped scores by their mean or the mean of their logits",
     )
+    parser.add_argument(
+        "--aux-target",
+        choices=AUX_TARGETS,
+        default=DistillConfig.aux_target,
+        help="what the training-only head regresses: the teachers' embeddings, or their "
+        "logits over the AudioSet classes heard in the training windows",
+    )
     parser.add_argument("--widths", default="16,32,64,128")
     parser.add_argument("--no-channel-norm", action="store_true")
     parser.add_argument(
@@ -730,6 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         channel_norm=not args.no_channel_norm,
         pcen=args.pcen,
         teacher_mix=args.teacher_mix,
+        aux_target=args.aux_target,
         command=shlex.join(["python", "-m", "ouie.train.distill", *(argv or sys.argv[1:])]),
         **{field: getattr(args, field) for field in FLOAT_OPTIONS},
     )

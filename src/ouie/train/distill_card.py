@@ -110,7 +110,12 @@ def _recipe_lines(recipe: Recipe) -> list[str]:
         f"- Teachers: {', '.join(recipe.teachers)}"
         " — their AudioSet scores mapped to ouie's labels, averaged, are the soft targets "
         f"(cross-entropy, plus a squared error on their logits at weight {recipe.logit_weight}); "
-        "their embeddings (1024 + 512) are regressed by a training-only head.",
+        + (
+            "their embeddings (1024 + 512) are regressed by a training-only head."
+            if recipe.aux_target == "embeddings"
+            else "their logits over the AudioSet classes heard in the training windows are "
+            "regressed by a training-only head."
+        ),
         f"- Recipe: {recipe.steps} steps of batch {recipe.batch_size}, hard-label "
         f"weight {recipe.hard_weight}, embedding weight {recipe.aux_weight}, "
         f"mixing probability {recipe.mix_probability}, gain from {recipe.min_gain_db:g} dB, "
