@@ -178,6 +178,16 @@ def test_node_run_on_speech_writes_no_audio(tmp_path: Path) -> None:
     assert report.speech_recordings == 12 * (1 + len(SPEECH_NOISE_RATIOS_DB))
     assert report.speech_seconds > 60
     assert set(report.model_dump()) >= REQUIRED_KEYS
+    # every event on speech is listed with its recording and its place in it
+    assert report.events_on_speech > 0
+    assert len(report.speech_events) == report.events_on_speech
+    lengths = {r.name: r.seconds for r in _espeak(["en", "de"])}
+    for event in report.speech_events:
+        assert event.label == "gunshot" and event.set in leakage.SPEECH_ONLY_SETS
+        base = event.recording.split("+noise")[0]
+        # message times are whole milliseconds: an onset at a recording's first sample
+        # may read a millisecond early
+        assert base in lengths and -0.002 <= event.onset_s < lengths[base], event
 
 
 @pytest.mark.needs("espeak-ng")

@@ -377,6 +377,12 @@ def eval_privacy(
     )
     for failure in report.failures:
         err.print(f"[red]FAIL:[/red] {failure}", highlight=False)
+    for event in report.speech_events:
+        err.print(
+            f"  {event.label} at {event.onset_s:.2f} s of {event.recording} ({event.set}), "
+            f"score {event.peak_score:.3f}, speech heard: {event.speech_present}",
+            highlight=False,
+        )
     if not report.passed:
         raise typer.Exit(1)
 

@@ -253,6 +253,20 @@ class SetStats(BaseModel):
     events_by_label: dict[str, int] = Field(default_factory=dict)
 
 
+class SpeechEvent(BaseModel):
+    """One event published on a speech-only recording: which one, and where in it, so that a
+    failing run can be looked into (the recording's name, never its audio)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recording: str
+    set: str
+    label: str
+    onset_s: float = Field(description="seconds from the start of the recording")
+    peak_score: float
+    speech_present: bool
+
+
 class AudioFileReport(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -289,6 +303,9 @@ class PrivacyReport(BaseModel):
     audio_files_written: int
     # detail
     sets: dict[str, SetStats]
+    speech_events: list[SpeechEvent] = Field(
+        default_factory=list, description="every event on a speech-only recording"
+    )
     messages: int
     event_messages: int
     status_messages: int
@@ -473,14 +490,24 @@ def run_privacy_eval(
             else total_suppressions
         )
         stats.suppressions += after - span.suppressions_before
+    speech_events: list[SpeechEvent] = []
     for message, _payload in publisher.events:
-        owner = feed.span_of_event(
-            (message.onset - CLOCK_ORIGIN).total_seconds(),
-            (message.offset - CLOCK_ORIGIN).total_seconds(),
-        )
+        onset_s = (message.onset - CLOCK_ORIGIN).total_seconds()
+        owner = feed.span_of_event(onset_s, (message.offset - CLOCK_ORIGIN).total_seconds())
         if owner is None:
             continue
         sets[owner.recording.set].events += 1
+        if owner.recording.set in SPEECH_ONLY_SETS:
+            speech_events.append(
+                SpeechEvent(
+                    recording=owner.recording.name,
+                    set=owner.recording.set,
+                    label=message.label.value,
+                    onset_s=round(onset_s - owner.start_s, 3),
+                    peak_score=message.peak_score,
+                    speech_present=message.speech_present,
+                )
+            )
         labels.setdefault(owner.recording.set, Counter())[message.label.value] += 1
     for name, counter in labels.items():
         sets[name].events_by_label = dict(sorted(counter.items()))
@@ -530,6 +557,7 @@ def run_privacy_eval(
         largest_message_kind=largest_kind if largest else "",
         audio_files_written=result.count,
         sets=sets,
+        speech_events=speech_events,
         messages=len(payloads),
         event_messages=len(publisher.events),
         status_messages=len(publisher.status),
