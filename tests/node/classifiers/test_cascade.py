@@ -78,10 +78,14 @@ def test_non_default_settings_are_in_the_model_id() -> None:
     every = cascade.CascadeClassifier(  # type: ignore[arg-type]
         _Gate(), _Teacher(0.5), None, threshold=0.031, compact_labels=list(EventLabel)
     )
-    # too long to spell out: a digest of the settings, and the family still reads "cascade"
-    assert len(every.model_id) <= 128 and "+settings=" in every.model_id
-    assert every.model_id.split("@", 1)[0] == "cascade"
+    assert len(every.model_id) <= 128 and every.model_id.split("@", 1)[0] == "cascade"
     assert every.model_id != model.model_id
+    # a suffix too long for a message's model id: a digest of it, the family still "cascade"
+    digests = ["aaaaaaaa", "bbbbbbbb", "cccccccc"]
+    long_suffix = "+compact=" + ",".join(label.value for label in EventLabel) * 2
+    short = cascade.cascade_model_id(digests, long_suffix)
+    assert len(short) <= 128 and short.startswith("cascade@aaaaaaaa-bbbbbbbb-cccccccc+settings=")
+    assert short != cascade.cascade_model_id(digests, long_suffix + "x")
 
 
 def test_a_silent_teacher_vetoes_the_gate() -> None:

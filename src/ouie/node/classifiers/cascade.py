@@ -59,6 +59,7 @@ MODEL_FILES: tuple[str, ...] = ("yamnet_spectra_in.tflite", "yamnet_class_map.cs
 GATE = GatedSettings.model_fields["gate"].default
 MN04_RATE = 32000
 MN04_WINDOW = MN04_RATE  # the 0.975 s window upsampled, zero-padded to mn04's 1 s
+MODEL_ID_MAX = 128  # ouie.core.messages.ModelId
 
 
 def settings_suffix(
@@ -67,8 +68,7 @@ def settings_suffix(
     """What a cascade does differently from the default, for its model id: ``+gate=0.03``,
     ``+mix=logit``, ``+compact=glass_breaking`` ('' for the defaults). Two cascades over the
     same files but another gate score differently, and an eval result, a tuned-thresholds file
-    or an event message must say which one it was. Shortened to a digest of itself where the
-    id would pass ``ModelId``'s 128 characters."""
+    or an event message must say which one it was."""
     parts = []
     if threshold != GATE:
         parts.append(f"+gate={threshold:g}")
@@ -77,14 +77,16 @@ def settings_suffix(
     if compact_labels:
         labels = sorted(str(EventLabel(label).value) for label in compact_labels)
         parts.append("+compact=" + ",".join(labels))
-    suffix = "".join(parts)
-    if len(suffix) > SUFFIX_MAX:
+    return "".join(parts)
+
+
+def cascade_model_id(digests: Sequence[str], suffix: str) -> str:
+    """``cascade@<stage digests>[<suffix>]``, the suffix shortened to a digest of itself where
+    the id would pass the 128 characters of a message's ``model_id``."""
+    stages = "cascade@" + "-".join(digests)
+    if len(stages + suffix) > MODEL_ID_MAX:
         suffix = "+settings=" + hashlib.sha256(suffix.encode()).hexdigest()[:8]
-    return suffix
-
-
-#: Room left for ``settings_suffix`` in a 128-character model id after three 8-hex digests.
-SUFFIX_MAX = 128 - len("cascade@") - 3 * 8 - 2
+    return stages + suffix
 
 
 @dataclass
@@ -111,9 +113,9 @@ class CascadeClassifier(ClassifierBase):
         # family "cascade" (its tuned thresholds), then each stage's digest in stage order
         digests = [m.model_id.split("@", 1)[-1] for m in (gate, yamnet, mn04) if m is not None]
         super().__init__(
-            model_id="cascade@"
-            + "-".join(digests)
-            + settings_suffix(threshold, teacher_mix, compact_labels),
+            model_id=cascade_model_id(
+                digests, settings_suffix(threshold, teacher_mix, compact_labels)
+            ),
             sample_rate=gate.sample_rate,
             window_samples=gate.window_samples,
             hop_samples=gate.hop_samples,
