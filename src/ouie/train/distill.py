@@ -222,7 +222,7 @@ class DistillData:
     patches: npt.NDArray[np.float16]
     soft: FloatArray  # [n, 8] teachers' mapped scores
     labels: WindowLabels
-    embedding: FloatArray  # [n, d] z-scored teacher embeddings
+    embedding: FloatArray  # [n, d] the head's z-scored targets (``aux_targets``)
     negative_index: npt.NDArray[np.int64]  # windows of non-target clips (mixing backgrounds)
     hard_mask: FloatArray | None  # [n, 8] 0 where a hard negative is vetoed; None: no veto
     sample_p: npt.NDArray[np.float64]
