@@ -46,6 +46,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ouie.compliance.fswatch import AudioFile, FileWatch, default_roots
 from ouie.config.node import EventSettings, NodeSettings, PrivacySettings
+from ouie.core.labels import EventLabel
 from ouie.core.messages import EventMessage, StatusMessage
 from ouie.eval.backgrounds import fade_edges
 from ouie.eval.dataset import load_dataset
@@ -260,8 +261,8 @@ class SpeechEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     recording: str
-    set: str
-    label: str
+    set: SetName
+    label: EventLabel
     onset_s: float = Field(description="seconds from the start of the recording")
     peak_score: float
     speech_present: bool
@@ -502,7 +503,7 @@ def run_privacy_eval(
                 SpeechEvent(
                     recording=owner.recording.name,
                     set=owner.recording.set,
-                    label=message.label.value,
+                    label=message.label,
                     onset_s=round(onset_s - owner.start_s, 3),
                     peak_score=message.peak_score,
                     speech_present=message.speech_present,
