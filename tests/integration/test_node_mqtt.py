@@ -369,3 +369,68 @@ def test_without_receipts_the_node_keeps_its_messages(broker: Mosquitto, tmp_pat
                 collector.messages.clear()
 
     asyncio.run(main())
+
+
+def test_onset_requests_reach_the_node_and_answers_reach_the_hub(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    """Through Mosquitto: the hub's request on ``.../onset-request`` reaches the node's
+    handler (garbage and another sensor's requests do not), and an answer goes straight out
+    on ``.../onsets`` (not through the spool); offline, it is dropped and counted."""
+    from datetime import timedelta
+
+    from ouie.core.messages import ImpulseOnsetMessage, OnsetRequestMessage
+
+    requests: list[OnsetRequestMessage] = []
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    request = OnsetRequestMessage(
+        site="s1",
+        sensor_id="n1",
+        issued_at=now,
+        start=now,
+        end=now + timedelta(seconds=1),
+    )
+    answer = ImpulseOnsetMessage(
+        request_id=request.request_id,
+        site="s1",
+        sensor_id="n1",
+        sent_at=now,
+        index=0,
+        count=1,
+        onset=now + timedelta(seconds=0.4),
+        level_dbfs=-31.0,
+        prominence_db=24.0,
+    )
+
+    async def main() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as hub:
+            await hub.subscribe(topic_for("s1", "n1", "onsets"), qos=1)
+            publisher = publisher_for(broker, tmp_path, on_onset_request=requests.append)
+            await publisher.start()
+            await asyncio.wait_for(publisher.connected.wait(), 10)
+            await asyncio.sleep(0.2)  # its subscriptions
+            await hub.publish(topic_for("s1", "n1", "onset-request"), b"{oops", qos=1)
+            other = request.model_copy(update={"sensor_id": "n2"})
+            await hub.publish(topic_for("s1", "n1", "onset-request"), other.model_dump_json())
+            await hub.publish(topic_for("s1", "n1", "onset-request"), request.model_dump_json())
+            for _ in range(200):
+                if requests:
+                    break
+                await asyncio.sleep(0.05)
+            assert requests == [request]
+            await publisher.publish_onset(answer)
+            received = await asyncio.wait_for(anext(aiter(hub.messages)), 10)
+            assert isinstance(received.payload, bytes)
+            assert ImpulseOnsetMessage.model_validate_json(received.payload) == answer
+            assert len(publisher.spool) == 0  # never spooled
+            await publisher.close()
+
+    asyncio.run(main())
+    offline = publisher_for(broker, tmp_path / "off")
+
+    async def dropped() -> int:
+        await offline.publish_onset(answer)  # never started: no connection
+        await offline.close()
+        return offline.onsets_dropped
+
+    assert asyncio.run(dropped()) == 1

@@ -22,8 +22,10 @@ class LoudnessClassifier:
         sample_rate: int = 16000,
         window_s: float = 0.5,
         hop_s: float = 0.125,
+        loud_dbfs: float = -20.0,
     ) -> None:
         self.label = label
+        self.loud_dbfs = loud_dbfs
         self.sample_rate = sample_rate
         self.window_samples = round(window_s * sample_rate)
         self.hop_samples = round(hop_s * sample_rate)
@@ -36,7 +38,7 @@ class LoudnessClassifier:
         rms = np.sqrt(
             np.mean(np.square(frames[:, : n * step].reshape(len(frames), n, step)), axis=2)
         )
-        loud = 20 * np.log10(np.maximum(rms.max(axis=1), 1e-10)) >= -20.0
+        loud = 20 * np.log10(np.maximum(rms.max(axis=1), 1e-10)) >= self.loud_dbfs
         out = np.full((len(frames), len(EVENT_LABELS)), 0.05, dtype=np.float32)
         out[:, EVENT_LABELS.index(self.label)] = np.where(loud, 0.95, 0.05)
         return out

@@ -53,13 +53,15 @@ def scenario(name: str, events: list[dict[str, Any]], **extra: Any) -> ScenarioS
     return ScenarioSpec.model_validate(data)
 
 
-def run(spec: ScenarioSpec, classifier: LoudnessClassifier | None = None) -> dict[str, Any]:
+def run(
+    spec: ScenarioSpec, classifier: LoudnessClassifier | None = None, onsets: bool = True
+) -> dict[str, Any]:
     async def go() -> dict[str, Any]:
         built = build(spec)
         hub = LocalHub(temperature_c=spec.atmosphere.temperature_c)
         await hub.start()
         try:
-            settings = SimSettings(backend="test", events=EVENTS)
+            settings = SimSettings(backend="test", events=EVENTS, onsets=onsets)
             return await play(built, hub, classifier or LoudnessClassifier(), settings)
         finally:
             await hub.stop()
@@ -133,9 +135,14 @@ def test_a_shot_two_sensors_hear_is_an_area_holding_it() -> None:
         ],
         duration_s=8.0,
     )
-    card = run(spec)
+    # without the other sensors' onsets (docs/hub.md, onsets on request): two sensors
+    card = run(spec, onsets=False)
     (shot,) = card["shot_list"]
     assert 1 <= shot["sensors"] <= 2, shot
     assert shot["method"] == "area" and shot["verdict"] == "area"
     assert shot["covered"] is True, shot
     assert card["localisation_error_m"]["n"] == 0  # no made-up point is scored as located
+    # with them, the sensors that heard the bang without classifying it locate it
+    (asked,) = run(spec)["shot_list"]
+    assert asked["method"] == "tdoa" and asked["sensors"] >= 4, asked
+    assert asked["error_m"] < 10.0, asked

@@ -71,3 +71,38 @@ def test_through_mosquitto(tmp_path: Path) -> None:
         _check(asyncio.run(_play(broker.url)))
     finally:
         broker.stop()
+
+
+def _two_sensor_shot(onsets: bool) -> dict[str, object]:
+    """A shot only its two nearest sensors classify (the loudness model's −20 dBFS): the
+    others hear its bang, and with onsets on request they give their arrivals."""
+    data = LOUD_SHOT.model_dump()
+    data["events"][0]["level_db_spl"] = 128.0
+
+    async def run() -> dict[str, object]:
+        hub = LocalHub(temperature_c=12.0)
+        await hub.start()
+        try:
+            return await play(
+                build(ScenarioSpec.model_validate(data)),
+                hub,
+                LoudnessClassifier(),
+                SimSettings(backend="test", onsets=onsets),
+            )
+        finally:
+            await hub.stop()
+
+    return asyncio.run(run())
+
+
+def test_onsets_on_request_locate_a_shot_two_sensors_classified() -> None:
+    card = _two_sensor_shot(onsets=True)
+    assert card["events_published"] == 2 and card["detected"] == 1
+    shot = card["shot_list"][0]  # type: ignore[index]
+    assert shot["method"] == "tdoa" and shot["sensors"] >= 4
+    assert card["localisation_error_m"]["n"] == 1  # type: ignore[index]
+    assert card["localisation_error_m"]["median"] < 5.0  # type: ignore[index]
+    # the same shot without the onsets: two sensors, an approximate area
+    without = _two_sensor_shot(onsets=False)
+    assert without["shot_list"][0]["method"] == "area"  # type: ignore[index]
+    assert without["localisation_error_m"]["n"] == 0  # type: ignore[index]

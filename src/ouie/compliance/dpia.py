@@ -244,6 +244,14 @@ _CATEGORIES = {
     "level_db_spl": "sound level (a number)",
     "speech_present": "yes/no flag (nothing of the speech itself is kept)",
     "thresholds": "detection settings",
+    "start": "time (the window an onset request asks about)",
+    "end": "time (the window an onset request asks about)",
+    "request_id": "technical identifier",
+    "incident_id": "technical identifier",
+    "index": "technical counter",
+    "count": "technical counter",
+    "prominence_db": "sound level (a number)",
+    "signature": "technical (authenticity)",
 }
 
 

@@ -59,6 +59,31 @@ class PrivacySettings(Section):
     )
 
 
+class OnsetSettings(Section):
+    """Impulse onsets the node notes and gives the hub on request (``ouie.node.impulses``,
+    docs/privacy.md "Impulse onsets"): times and levels only, never audio or a label."""
+
+    answer_requests: bool = Field(
+        default=True,
+        description="answer the hub's onset requests (false: onsets are neither kept nor sent)",
+    )
+    min_prominence_db: float = Field(
+        default=15.0, ge=6.0, le=60.0, description="how far above the background an impulse is"
+    )
+    keep_s: float = Field(
+        default=30.0, ge=5.0, le=120.0, description="how long onsets are kept, in RAM only"
+    )
+    max_requests_per_minute: int = Field(
+        default=30, ge=1, le=600, description="requests answered per minute; more are refused"
+    )
+    wait_s: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=30.0,
+        description="how long a request for a window not yet processed waits for it",
+    )
+
+
 class SourceSettings(Section):
     kind: Literal["file", "stdin", "device"] = "device"
     path: Path | None = None
@@ -127,6 +152,7 @@ class NodeSettings(BaseSettings):
     )
     events: EventSettings = Field(default_factory=EventSettings)
     privacy: PrivacySettings = Field(default_factory=PrivacySettings)
+    onsets: OnsetSettings = Field(default_factory=OnsetSettings)
     source: SourceSettings = Field(default_factory=SourceSettings)
     publish: PublishSettings = Field(default_factory=PublishSettings)
     identity: NodeIdentitySettings = Field(

@@ -17,6 +17,9 @@ from ouie.core.labels import EventLabel
 from ouie.core.model_base import StrictModel
 
 SCHEMA_VERSION: Literal[1] = 1
+#: The longest window a node answers an onset request for, and the most onsets it returns.
+MAX_ONSET_WINDOW_S = 4.0
+MAX_ONSETS_PER_ANSWER = 8
 
 SensorId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 SiteId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
@@ -92,6 +95,14 @@ class StatusMessage(StrictModel):
         ge=0,
         description="threshold configs refused: unsigned, wrongly signed or older than the last",
     )
+    onset_requests_answered: int = Field(
+        default=0, ge=0, description="onset requests of the hub answered since the start"
+    )
+    onset_requests_refused: int = Field(
+        default=0,
+        ge=0,
+        description="onset requests refused: unsigned, too long a window, or over the rate",
+    )
     signature: Signature | None = Field(
         default=None, description="Ed25519 signature of the sensor over the rest of the message"
     )
@@ -131,10 +142,75 @@ class AckMessage(StrictModel):
     )
 
 
+class OnsetRequestMessage(StrictModel):
+    """The hub asks one sensor for the impulse onsets it heard in a short window
+    (``ouie/v1/<site>/<sensor>/onset-request``, hub → node).
+
+    Sent only around an impulsive incident that too few sensors classified to be located
+    (docs/hub.md, "Onsets on request"): the far sensors of a shot heard its bang but did not
+    call it a gunshot. The node answers with ``ImpulseOnsetMessage``s: times and levels,
+    no audio and no label. The window is bounded (``MAX_ONSET_WINDOW_S``) and a node refuses
+    a longer one, so onsets cannot be collected as a continuous record of street activity.
+    """
+
+    kind: Literal["onset_request"] = "onset_request"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    request_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] = Field(
+        default_factory=new_message_id
+    )
+    site: SiteId
+    sensor_id: SensorId
+    issued_at: AwareDatetime
+    start: AwareDatetime = Field(description="UTC start of the window asked about")
+    end: AwareDatetime = Field(description="UTC end of the window asked about")
+    incident_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = Field(
+        default=None, description="the incident the hub asks for (audit, not used)"
+    )
+    signature: Signature | None = Field(
+        default=None, description="Ed25519 signature of the hub over the rest of the message"
+    )
+
+
+class ImpulseOnsetMessage(StrictModel):
+    """One impulse onset a sensor heard, in answer to an ``OnsetRequestMessage``
+    (``ouie/v1/<site>/<sensor>/onsets``, node → hub).
+
+    A time and a level, nothing else: no label, no score, no audio. ``count`` is how many
+    onsets the answer holds (``index`` 0 … count − 1); an answer with none is one message
+    with ``count`` 0 and no ``onset``, so the hub knows the sensor heard nothing loud.
+    """
+
+    kind: Literal["impulse_onset"] = "impulse_onset"
+    schema_version: Literal[1] = SCHEMA_VERSION
+    message_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")] = Field(
+        default_factory=new_message_id
+    )
+    request_id: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+    site: SiteId
+    sensor_id: SensorId
+    sent_at: AwareDatetime
+    index: int = Field(ge=0, le=MAX_ONSETS_PER_ANSWER)
+    count: int = Field(ge=0, le=MAX_ONSETS_PER_ANSWER)
+    onset: AwareDatetime | None = Field(
+        default=None, description="UTC time of the onset, from the sample clock"
+    )
+    level_dbfs: float | None = Field(
+        default=None, le=0.0, ge=-200.0, description="loudest 50 ms RMS after the onset"
+    )
+    prominence_db: float | None = Field(
+        default=None, ge=0.0, le=200.0, description="how far the rise stands above the background"
+    )
+    signature: Signature | None = Field(
+        default=None, description="Ed25519 signature of the sensor over the rest of the message"
+    )
+
+
 NodeMessage = EventMessage | StatusMessage
 
+TopicKind = Literal["events", "status", "config", "ack", "onset-request", "onsets"]
 
-def topic_for(site: str, sensor_id: str, kind: Literal["events", "status", "config", "ack"]) -> str:
+
+def topic_for(site: str, sensor_id: str, kind: TopicKind) -> str:
     return f"ouie/v1/{site}/{sensor_id}/{kind}"
 
 
@@ -144,16 +220,23 @@ ALL_MESSAGE_MODELS: tuple[type[StrictModel], ...] = (
     LevelStats,
     ThresholdConfigMessage,
     AckMessage,
+    OnsetRequestMessage,
+    ImpulseOnsetMessage,
 )
 
 __all__ = [
     "ALL_MESSAGE_MODELS",
+    "MAX_ONSETS_PER_ANSWER",
+    "MAX_ONSET_WINDOW_S",
     "SCHEMA_VERSION",
     "AckMessage",
     "EventMessage",
+    "ImpulseOnsetMessage",
     "LevelStats",
     "NodeMessage",
+    "OnsetRequestMessage",
     "StatusMessage",
     "ThresholdConfigMessage",
+    "TopicKind",
     "topic_for",
 ]

@@ -19,6 +19,14 @@ onsets fit one source position and time.
    another label less than ``RELABEL_S`` after it, is the same sound (a node switching
    label halfway stamps the second onset where the label changed, not where the sound
    arrived): it adds evidence, not a round, and is not used to fix.
+   **Reported onsets** (``ImpulseOnsetMessage``: a time and a level that a sensor gives on
+   the hub's request, no label) never found a shot. A shot that 2 or 3 sensors classified
+   takes them from further sensors only when they bring it to 4 sensors or more whose
+   onsets fit one source within ``ONSET_FIT_S`` (an over-determined fit, so an onset that is
+   another sound fails it rather than moving the fix); one that a single sensor classified,
+   only when they bring it to 5. The nearest sensors' candidates are tried in every
+   combination, then further sensors are added where the fit predicts them. They count for
+   the fix, never for the label.
 2. Each shot is **located on its own** (``locate.locate_many``: TDOA with ≥ 3 sensors, an
    approximate area otherwise or when the fit fails).
 3. **Bursts.** Two shots belong to one incident when the later one is at most
@@ -38,6 +46,7 @@ Everything here is a function of the set of detections, not of the order they ar
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
@@ -73,6 +82,19 @@ CONTINUATION_S = 0.05
 RELABEL_S = 1.0
 #: Equal evidence: the more serious class is reported (an operator can dismiss it).
 SEVERITY = ("gunshot", "explosion", "vehicle_crash", "glass_breaking")
+#: Reported onsets join a shot of at least this many classified sensors ...
+ONSET_MIN_DETECTIONS = 1
+#: ... only when they bring it to this many sensors (one more equation than unknowns), or
+#: to ``ONSET_MIN_SENSORS_ALONE`` where one sensor alone classified it (two more: only
+#: one arrival then says which sound the shot is) ...
+ONSET_MIN_SENSORS = 4
+ONSET_MIN_SENSORS_ALONE = 5
+#: ... whose onsets all fit one source within this (every residual, as travel time).
+ONSET_FIT_S = 0.02
+#: The nearest sensors with candidates tried in every combination, and the most candidates
+#: of one sensor tried (the most prominent): bounds the search to a few hundred fits.
+ONSET_SEARCH_SENSORS = 5
+ONSET_CANDIDATES = 4
 
 
 def is_impulsive(label: str) -> bool:
@@ -91,6 +113,8 @@ class Heard:
     strength: float  # level (dB), for the fit's bookkeeping only
     position: tuple[float, float, float]  # sensor ENU metres
     end: float = -math.inf  # the event's offset (epoch s); -inf: unknown
+    #: a reported impulse onset (no label, weight 0): joins a shot's fix, never founds one
+    onset_only: bool = False
 
 
 def evidence_weight(score: float, level_dbfs: float) -> float:
@@ -155,8 +179,13 @@ class Shot:
     def radius_m(self) -> float:
         return math.inf if self.fix is None else self.fix.radius_m
 
+    @property
+    def classified(self) -> list[Heard]:
+        """The members that are detections (not reported onsets)."""
+        return [h for h in self.members if not h.onset_only]
+
     def label(self) -> str:
-        return _vote({h.label: h.weight for h in self.members}, 1)
+        return _vote({h.label: h.weight for h in self.classified}, 1)
 
 
 @dataclass
@@ -171,6 +200,10 @@ class Burst:
     @property
     def members(self) -> list[Heard]:
         return [h for shot in self.shots for h in shot.members]
+
+    @property
+    def detections(self) -> list[Heard]:
+        return [h for shot in self.shots for h in shot.classified]
 
 
 def _distance(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
@@ -301,7 +334,7 @@ def locate_shots(shots: Sequence[Shot], p: Params, cache: FitCache | None = None
     todo: list[tuple[Shot, tuple[str, ...]]] = []
     reach: list[float] = []
     for shot in shots:
-        hearing = p.area_hearing({h.label for h in shot.members})
+        hearing = p.area_hearing({h.label for h in shot.classified})
         keys = (*(h.key for h in shot.locating), f"area:{hearing}")
         fix = cache.get("fix", p, keys) if cache is not None else None
         if isinstance(fix, Fix):
@@ -397,7 +430,7 @@ def burst_label(shots: Sequence[Shot]) -> tuple[str, dict[str, float]]:
     """The incident's label and the evidence per label (step 4)."""
     evidence: dict[str, float] = defaultdict(float)
     for shot in shots:
-        for h in shot.members:
+        for h in shot.classified:
             evidence[h.label] += h.weight
     return _vote(evidence, len(shots)), {k: round(v, 4) for k, v in sorted(evidence.items())}
 
@@ -415,10 +448,117 @@ def best_shot(shots: Sequence[Shot]) -> int:
     return min(range(len(shots)), key=key)
 
 
-def associate(heard: Sequence[Heard], p: Params, cache: FitCache | None = None) -> list[Burst]:
-    """Impulsive detections → incidents of located shots (the whole module in one call).
+def _onset_fit(
+    chosen: Sequence[Heard], p: Params, cache: FitCache | None
+) -> tuple[float, float, float, float] | None:
+    """The quick fit of ``chosen`` when every onset fits it within ``ONSET_FIT_S``."""
+    keys = tuple(sorted(h.key for h in chosen))
+    cached = cache.get("onsetfit", p, keys) if cache is not None else None
+    if isinstance(cached, tuple):
+        return None if math.isnan(cached[0]) else cached
+    ordered = sorted(chosen, key=lambda h: h.key)
+    positions = np.array([h.position for h in ordered], dtype=np.float64)
+    onsets = np.array([h.onset for h in ordered], dtype=np.float64)
+    fit = quick_fit(positions, onsets, p.c, p.source_up)
+    good = fit if fit is not None and fit[3] <= ONSET_FIT_S * p.c else None
+    if cache is not None:
+        cache.put("onsetfit", p, keys, good if good is not None else (*_NO_FIT, math.nan))
+    return good
+
+
+def _reachable(h: Heard, others: Iterable[Heard], p: Params) -> bool:
+    """Whether ``h`` can be the same sound as each of ``others`` (travel time bound)."""
+    for other in others:
+        d = _distance(h.position, other.position)
+        if d > p.max_separation_m or abs(h.onset - other.onset) > d / p.c + p.tolerance_s:
+            return False
+    return True
+
+
+def attach_onsets(
+    shots: Sequence[Shot], onsets: Sequence[Heard], p: Params, cache: FitCache | None = None
+) -> None:
+    """Reported onsets → the shots they complete (step 1, last paragraph)."""
+    if not onsets:
+        return
+    taken: set[str] = set()
+    pool = sorted(onsets, key=lambda h: (h.onset, h.key))
+    for shot in sorted(shots, key=lambda s: (s.start, s.members[0].key)):
+        members = shot.locating
+        if not ONSET_MIN_DETECTIONS <= len(members) < ONSET_MIN_SENSORS:
+            continue
+        candidates: dict[int, list[Heard]] = {}
+        for h in pool:
+            if h.key not in taken and h.sensor not in shot.by_sensor and _reachable(h, members, p):
+                candidates.setdefault(h.sensor, []).append(h)
+        need = (ONSET_MIN_SENSORS_ALONE if len(members) == 1 else ONSET_MIN_SENSORS) - len(members)
+        if len(candidates) < need:
+            continue
+        for sensor, heard in candidates.items():
+            heard.sort(key=lambda h: (h.onset, h.key))
+            if len(heard) > ONSET_CANDIDATES:  # the most prominent (``strength``) few
+                kept = sorted(heard, key=lambda h: (-h.strength, h.key))[:ONSET_CANDIDATES]
+                candidates[sensor] = sorted(kept, key=lambda h: (h.onset, h.key))
+
+        nearness = {
+            k: min(_distance(heard[0].position, m.position) for m in members)
+            for k, heard in candidates.items()
+        }
+        order = sorted(candidates, key=lambda k: (nearness[k], k))
+        best: tuple[float, tuple[str, ...], list[Heard]] | None = None
+        for sensors in itertools.combinations(order[:ONSET_SEARCH_SENSORS], need):
+            for picked in itertools.product(*(candidates[k] for k in sensors)):
+                extra = list(picked)
+                if not all(_reachable(h, extra[:i], p) for i, h in enumerate(extra)):
+                    continue
+                fit = _onset_fit([*members, *extra], p, cache)
+                if fit is None:
+                    continue
+                rank = (fit[3], tuple(sorted(h.key for h in extra)))
+                if best is None or rank < best[:2]:
+                    best = (*rank, extra)
+        if best is None:
+            continue
+        chosen = [*members, *best[2]]
+        fit = _onset_fit(chosen, p, cache)
+        for sensor in order:  # the further sensors, where the fit predicts them
+            if any(h.sensor == sensor for h in chosen) or fit is None:
+                continue
+            east, north, t0, _ = fit
+            ranked = sorted(
+                (
+                    abs(h.onset - t0 - _distance((east, north, p.source_up), h.position) / p.c),
+                    h.key,
+                    h,
+                )
+                for h in candidates[sensor]
+            )
+            for miss, _, h in ranked:
+                if miss > ONSET_FIT_S:
+                    break
+                refit = _onset_fit([*chosen, h], p, cache)
+                if refit is not None:
+                    chosen.append(h)
+                    fit = refit
+                    break
+        for h in chosen[len(members) :]:
+            taken.add(h.key)
+            shot.members.append(h)
+            shot.by_sensor[h.sensor] = h
+        shot.members.sort(key=lambda h: (h.onset, h.key))
+
+
+def associate(
+    heard: Sequence[Heard],
+    p: Params,
+    cache: FitCache | None = None,
+    onsets: Sequence[Heard] = (),
+) -> list[Burst]:
+    """Impulsive detections → incidents of located shots (the whole module in one call);
+    ``onsets``, reported impulse onsets, only complete shots the detections made.
     ``cache`` only saves work: the result is the same with or without it."""
     shots = group_shots(heard, p, cache)
+    attach_onsets(shots, onsets, p, cache)
     locate_shots(shots, p, cache)
     bursts = []
     for group in link_shots(shots, p):

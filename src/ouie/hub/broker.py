@@ -6,9 +6,10 @@ What the generated broker enforces, before any message reaches the hub:
   (``require_certificate``), whose common name becomes its MQTT user name
   (``use_identity_as_username``) and its client id (``use_username_as_clientid``: no
   client can take over another's session, the hub's included); no anonymous access;
-* an ACL: a sensor ``<site>/<sensor>`` may write only ``ouie/v1/<site>/<sensor>/events``
-  and ``/status`` and read only its own ``/config`` and ``/ack``; only the hub identities
-  read every sensor's topics and write configs and receipts;
+* an ACL: a sensor ``<site>/<sensor>`` may write only ``ouie/v1/<site>/<sensor>/events``,
+  ``/status`` and ``/onsets`` and read only its own ``/config``, ``/ack`` and
+  ``/onset-request``; only the hub identities read every sensor's topics and write configs,
+  receipts and onset requests;
 * persistence on every change (``durable_persistence``): the broker writes its store after
   each queued message or subscription change, so a broker crash loses nothing it had
   acknowledged (docs/security.md has the cost).
@@ -29,12 +30,16 @@ SENSOR_PATTERNS = (
     "pattern write ouie/v1/%u/status",
     "pattern read ouie/v1/%u/config",
     "pattern read ouie/v1/%u/ack",
+    "pattern write ouie/v1/%u/onsets",
+    "pattern read ouie/v1/%u/onset-request",
 )
-#: What each hub identity may do: read everything of ouie, write configs and receipts.
+#: What each hub identity may do: read everything of ouie, write configs, receipts and onset
+#: requests.
 HUB_TOPICS = (
     "topic read ouie/v1/#",
     "topic write ouie/v1/+/+/config",
     "topic write ouie/v1/+/+/ack",
+    "topic write ouie/v1/+/+/onset-request",
 )
 
 

@@ -14,12 +14,20 @@ together; the result is mapped back onto incidents:
 
 Because association is a function of the set of detections, the incidents and shots do not
 depend on the order detections arrived in. Only what changed is announced.
+
+**Onsets on request.** A shot that 2 or 3 sensors classified is asked about at the site's
+other sensors within ``max_sensor_separation_m``: each gets an ``OnsetAsk`` for the window
+in which the sound must have reached it (every classifying sensor's onset ± the travel
+time between them ± the timing tolerance), sent by the hub after the commit, once per
+sensor and window, and audited (``onsets.requested``). Their answers, stored in
+``impulse_onsets``, come back through ingest, and the next fusion of the neighbourhood
+gives them to association, which adds the ones that fit (``association.attach_onsets``).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,19 +35,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ouie.config.hub import FusionSettings
+from ouie.core.messages import MAX_ONSET_WINDOW_S
 from ouie.hub import audit
 from ouie.hub.association import (
     IMPULSIVE_LABELS,
+    ONSET_MIN_DETECTIONS,
+    ONSET_MIN_SENSORS,
     Burst,
     FitCache,
     Heard,
     Params,
+    Shot,
     associate,
     evidence_weight,
 )
-from ouie.hub.db import Detection, Incident, IncidentTransition
+from ouie.hub.db import Detection, ImpulseOnsetRow, Incident, IncidentTransition
 from ouie.hub.fusion_rows import (
     FusionOutput,
+    OnsetAsk,
     PendingDetection,
     ShotFacts,
     epoch,
@@ -52,6 +65,18 @@ from ouie.hub.registry import SensorRegistry, SiteGeometry
 OPEN_STATES = ("new", "acknowledged", "verifying", "confirmed")
 #: Which existing incident a group keeps: one an operator already handles comes first.
 STATE_PRIORITY = {"confirmed": 0, "verifying": 1, "acknowledged": 2, "new": 3}
+#: How long the windows already asked of a sensor are remembered (no second ask for them).
+ONSET_ASK_MEMORY_S = 120.0
+ONSET_KEY_PREFIX = "onset:"
+
+
+@dataclass
+class _StoredOnset:
+    """A reported onset already in the database, as fusion needs it."""
+
+    id: int
+    incident_id: str | None
+    shot_number: int | None
 
 
 @dataclass
@@ -71,6 +96,8 @@ class BurstFuser:
         self.registry = registry
         # the neighbourhood is re-associated every batch; its unchanged shots are not re-fit
         self.fits = FitCache()
+        # the onset windows already asked of each (site, sensor): (start, end) epoch s
+        self._asked: dict[tuple[str, int], deque[tuple[float, float]]] = {}
 
     def params(self, c: float, geometry: SiteGeometry) -> Params:
         s = self.settings
@@ -114,7 +141,10 @@ class BurstFuser:
         c: float,
         now: datetime,
         out: FusionOutput,
+        reported: list[datetime] | None = None,
     ) -> None:
+        """Fuse ``detections`` (new) with the site's neighbourhood; ``reported`` are the
+        times of onsets just stored from sensors' answers, whose shots are fused again."""
         geometry = self.registry.site(site)
         if geometry is None:  # no registered sensor: cannot happen for validated events
             return
@@ -124,8 +154,13 @@ class BurstFuser:
             + params.max_separation_m / c
             + 2.0 * params.tolerance_s
         )
-        onsets = [d.onset for d in detections]
-        incidents = self._neighbourhood(session, site, min(onsets) - horizon, max(onsets) + horizon)
+        onsets = [d.onset for d in detections] + list(reported or [])
+        if not onsets:
+            return
+        start, end = min(onsets) - horizon, max(onsets) + horizon
+        incidents = self._neighbourhood(session, site, start, end)
+        if not incidents and not detections:
+            return  # onsets alone never found an incident
         by_id = {incident.id: incident for incident in incidents}
         heard: list[Heard] = []
         stored: dict[str, _Stored] = {}
@@ -183,11 +218,20 @@ class BurstFuser:
                     end=values["offset"].timestamp(),
                 )
             )
-        bursts = associate(heard, params, self.fits)
+        # every reported onset the loaded incidents' shots may hold, not only the batch's
+        reach = timedelta(seconds=params.max_separation_m / c + 2.0 * params.tolerance_s)
+        for loaded in incidents:
+            start = min(start, loaded.first_onset - reach)
+            end = max(end, loaded.last_onset + reach)
+        reports, stored_onsets = self._reported(session, site, start, end)
+        bursts = associate(heard, params, self.fits, reports)
         owners = self._owners(bursts, by_id, stored)
         before: dict[str, set[str]] = {}
         for key, old in stored.items():
             before.setdefault(old.incident_id, set()).add(key)
+        for key, old_onset in stored_onsets.items():
+            if old_onset.incident_id is not None:
+                before.setdefault(old_onset.incident_id, set()).add(key)
         scores = {key: old.score for key, old in stored.items()}
         scores.update({key: float(d.row["peak_score"]) for key, d in pending.items()})
         final: list[Incident] = []
@@ -203,6 +247,7 @@ class BurstFuser:
             previous_label = incident.label
             self._write(incident, burst, geometry, scores, now)
             self._assign(incident.id, burst, pending, stored, out)
+            self._assign_onsets(incident.id, burst, stored_onsets, out)
             if created:
                 out.created_incident(incident, now)
                 out.change(incident, "created")
@@ -220,6 +265,15 @@ class BurstFuser:
                 )
             if {h.key for h in burst.members} != before.get(incident.id, set()) or relabelled:
                 out.change(incident, "updated")
+        for incident, burst in zip(final, bursts, strict=True):
+            for shot in burst.shots:
+                self._ask_onsets(site, incident.id, shot, params, now, out)
+        placed = {h.key for burst in bursts for h in burst.members if h.onset_only}
+        for key, old_onset in stored_onsets.items():
+            if key not in placed and old_onset.incident_id is not None:
+                out.onset_updates.append(
+                    {"id": old_onset.id, "incident_id": None, "shot_number": None}
+                )
         kept = {incident.id for incident in owners.values()}
         for incident in by_id.values():
             if incident.id not in kept:
@@ -237,7 +291,7 @@ class BurstFuser:
         """Point the burst's detections at their incident and shot: new ones in their pending
         rows, stored ones by an update (run once the new incidents exist)."""
         for number, shot in enumerate(burst.shots, start=1):
-            for h in shot.members:
+            for h in shot.classified:
                 if h.key in shot.used:
                     fused_as = "tdoa"
                 elif shot.by_sensor[h.sensor] is h:
@@ -264,6 +318,124 @@ class BurstFuser:
                             "fused_as": fused_as,
                         }
                     )
+
+    def _reported(
+        self, session: Session, site: str, start: datetime, end: datetime
+    ) -> tuple[list[Heard], dict[str, _StoredOnset]]:
+        """The onsets sensors reported at ``site`` between ``start`` and ``end``."""
+        rows = session.execute(
+            select(
+                ImpulseOnsetRow.id,
+                ImpulseOnsetRow.message_id,
+                ImpulseOnsetRow.sensor_pk,
+                ImpulseOnsetRow.onset,
+                ImpulseOnsetRow.prominence_db,
+                ImpulseOnsetRow.incident_id,
+                ImpulseOnsetRow.shot_number,
+            ).where(
+                ImpulseOnsetRow.site == site,
+                ImpulseOnsetRow.onset >= start,
+                ImpulseOnsetRow.onset <= end,
+            )
+        ).all()
+        heard: list[Heard] = []
+        stored: dict[str, _StoredOnset] = {}
+        seen: set[tuple[int, datetime]] = set()
+        for row in sorted(rows, key=lambda r: r.id):
+            sensor = self.registry.by_pk(row.sensor_pk)
+            if sensor is None:
+                continue
+            if (row.sensor_pk, row.onset) in seen:
+                continue  # the same onset, answering a second request: one arrival
+            seen.add((row.sensor_pk, row.onset))
+            key = ONSET_KEY_PREFIX + row.message_id
+            heard.append(
+                Heard(
+                    key=key,
+                    sensor=row.sensor_pk,
+                    onset=row.onset.timestamp(),
+                    label="",
+                    weight=0.0,
+                    strength=row.prominence_db,
+                    position=sensor.enu,
+                    onset_only=True,
+                )
+            )
+            stored[key] = _StoredOnset(row.id, row.incident_id, row.shot_number)
+        return heard, stored
+
+    @staticmethod
+    def _assign_onsets(
+        incident_id: str,
+        burst: Burst,
+        stored: dict[str, _StoredOnset],
+        out: FusionOutput,
+    ) -> None:
+        """Point the reported onsets that joined a shot of ``burst`` at it."""
+        for number, shot in enumerate(burst.shots, start=1):
+            for h in shot.members:
+                old = stored.get(h.key) if h.onset_only else None
+                if old is not None and (old.incident_id, old.shot_number) != (incident_id, number):
+                    out.onset_updates.append(
+                        {"id": old.id, "incident_id": incident_id, "shot_number": number}
+                    )
+
+    def _ask_onsets(
+        self,
+        site: str,
+        incident_id: str,
+        shot: Shot,
+        p: Params,
+        now: datetime,
+        out: FusionOutput,
+    ) -> None:
+        """Ask the site's other sensors for their onsets of a shot that 2-3 sensors
+        classified (module docstring), once per sensor and window."""
+        classified = [h for h in shot.by_sensor.values() if not h.onset_only]
+        if len(shot.by_sensor) >= ONSET_MIN_SENSORS or len(classified) < ONSET_MIN_DETECTIONS:
+            return
+        asked: list[str] = []
+        for sensor in self.registry.all():
+            if sensor.site != site or sensor.pk in shot.by_sensor:
+                continue
+            low, high = -math.inf, math.inf
+            for h in classified:
+                d = math.dist(sensor.enu, h.position)
+                if d > p.max_separation_m:
+                    high = -math.inf
+                    break
+                low = max(low, h.onset - d / p.c - p.tolerance_s)
+                high = min(high, h.onset + d / p.c + p.tolerance_s)
+            if high <= low:
+                continue
+            if high - low > MAX_ONSET_WINDOW_S:  # cannot happen below ~680 m between sensors
+                middle = (low + high) / 2.0
+                low, high = middle - MAX_ONSET_WINDOW_S / 2.0, middle + MAX_ONSET_WINDOW_S / 2.0
+            if self._already_asked(site, sensor.pk, low, high):
+                continue
+            out.onset_asks.append(OnsetAsk(site, sensor.sensor_id, low, high, incident_id))
+            asked.append(sensor.sensor_id)
+        if asked:
+            out.audit_events.append(
+                audit.AuditEvent(
+                    actor="system",
+                    action="onsets.requested",
+                    object_type="incident",
+                    object_id=incident_id,
+                    detail={"sensors": sorted(asked), "shot_start": epoch(shot.start).isoformat()},
+                )
+            )
+
+    def _already_asked(self, site: str, sensor_pk: int, low: float, high: float) -> bool:
+        """Whether a window covering ``[low, high]`` was asked of this sensor already;
+        remembers this one otherwise."""
+        windows = self._asked.setdefault((site, sensor_pk), deque())
+        while windows and windows[0][1] < high - ONSET_ASK_MEMORY_S:
+            windows.popleft()
+        if any(a <= low + 1e-3 and b >= high - 1e-3 for a, b in windows):
+            return True
+        windows.append((low, high))
+        return False
 
     @staticmethod
     def _absorber(
@@ -318,7 +490,7 @@ class BurstFuser:
         incident.located_rounds = sum(shot.located for shot in burst.shots)
         incident.best_shot = burst.best + 1
         incident.sensor_count = len({h.sensor for h in members})
-        incident.detection_count = len(members)
+        incident.detection_count = len(burst.detections)
         incident.max_score = max(scores.get(h.key, 0.0) for h in members)
         incident.updated_at = now
         facts = []
@@ -333,7 +505,7 @@ class BurstFuser:
                     label=shot.label(),
                     fix=shot.fix,
                     sensor_count=len(shot.by_sensor),
-                    detection_count=len(shot.members),
+                    detection_count=len(shot.classified),
                 )
             )
         store_shots(incident, facts, geometry)

@@ -251,6 +251,32 @@ class Detection(Base):
     incident: Mapped[Incident | None] = relationship(back_populates="detections")
 
 
+class ImpulseOnsetRow(Base):
+    """An impulse onset a sensor reported on the hub's request (``ImpulseOnsetMessage``):
+    a time and a level, no label. Association may add it to a shot that too few sensors
+    classified (docs/hub.md, "Onsets on request"); it never founds a shot or an incident."""
+
+    __tablename__ = "impulse_onsets"
+    __table_args__ = (Index("ix_impulse_onsets_site_onset", "site", "onset"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(32), unique=True)
+    request_id: Mapped[str] = mapped_column(String(32))
+    sensor_pk: Mapped[int] = mapped_column(ForeignKey("sensors.id", ondelete="CASCADE"))
+    site: Mapped[str] = mapped_column(String(64))
+    sensor_id: Mapped[str] = mapped_column(String(64))
+    onset: Mapped[datetime] = mapped_column(UTCDateTime)
+    level_dbfs: Mapped[float] = mapped_column(Float)
+    prominence_db: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    incident_id: Mapped[str | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    shot_number: Mapped[int | None] = mapped_column(
+        Integer, nullable=True, doc="the shot whose fix it took part in (null: none)"
+    )
+
+
 class IncidentTransition(Base):
     __tablename__ = "incident_transitions"
 

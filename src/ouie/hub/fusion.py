@@ -40,11 +40,12 @@ from ouie.core.geo import speed_of_sound
 from ouie.hub import audit
 from ouie.hub.association import is_impulsive
 from ouie.hub.bursts import BurstFuser
-from ouie.hub.db import Detection, Incident
+from ouie.hub.db import Detection, ImpulseOnsetRow, Incident
 from ouie.hub.fixes import Fix
 from ouie.hub.fusion_rows import (
     FusionOutput,
     IncidentChange,
+    OnsetAsk,
     PendingDetection,
     ShotFacts,
     new_incident,
@@ -54,7 +55,7 @@ from ouie.hub.fusion_rows import (
 from ouie.hub.locate import Observation, locate_many
 from ouie.hub.registry import SensorRegistry
 
-__all__ = ["Fuser", "FusionStats", "IncidentChange", "PendingDetection"]
+__all__ = ["Fuser", "FusionStats", "IncidentChange", "OnsetAsk", "PendingDetection"]
 
 #: Incident states that still accept detections.
 OPEN_STATES = ("new", "acknowledged", "verifying", "confirmed")
@@ -340,12 +341,22 @@ class Fuser:
 
     # -- the entry point -------------------------------------------------------------
     def fuse(
-        self, session: Session, detections: Sequence[PendingDetection], now: datetime
+        self,
+        session: Session,
+        detections: Sequence[PendingDetection],
+        now: datetime,
+        reported: Sequence[tuple[str, datetime]] = (),
+        asks: list[OnsetAsk] | None = None,
     ) -> list[IncidentChange]:
         """Assign each detection to an incident (new or existing) and a shot, and locate;
         adds the incidents, shots, transitions and audit entries to ``session`` (caller
-        commits)."""
+        commits). ``reported``: (site, time) of impulse onsets just stored from sensors'
+        answers, whose neighbourhoods are fused again; the onset requests fusion wants sent
+        after the commit are appended to ``asks``."""
         impulsive: dict[str, list[PendingDetection]] = {}
+        onset_times: dict[str, list[datetime]] = {}
+        for site, when in reported:
+            onset_times.setdefault(site, []).append(when)
         sustained: dict[tuple[str, str], list[PendingDetection]] = {}
         for detection in detections:
             site, label = detection.sensor.site, detection.row["label"]
@@ -356,10 +367,12 @@ class Fuser:
         out = FusionOutput()
         postgres = session.get_bind().dialect.name == "postgresql"
         with session.no_autoflush:
-            for site, group in sorted(impulsive.items()):
+            for site in sorted(set(impulsive) | set(onset_times)):
                 if postgres:
                     self._lock(session, site, IMPULSIVE_KEY)
-                self.bursts.fuse_site(session, site, group, self.c, now, out)
+                self.bursts.fuse_site(
+                    session, site, impulsive.get(site, []), self.c, now, out, onset_times.get(site)
+                )
             self._fuse_groups(session, sustained, now, postgres, out)
         # new incidents first (detections and transitions reference them)
         session.add_all(out.created)
@@ -367,6 +380,10 @@ class Fuser:
         session.add_all(out.transitions)
         if out.detection_updates:
             session.execute(update(Detection), out.detection_updates)
+        if out.onset_updates:
+            session.execute(update(ImpulseOnsetRow), out.onset_updates)
+        if asks is not None:
+            asks.extend(out.onset_asks)
         audit.record(session, *out.audit_events, at=now)
         return out.changes
 

@@ -39,6 +39,18 @@ class PendingDetection:
 
 
 @dataclass(frozen=True)
+class OnsetAsk:
+    """One onset request fusion wants sent: ask ``sensor_id`` what impulses it heard in
+    ``[start, end]`` (epoch s), for a shot of ``incident_id``."""
+
+    site: str
+    sensor_id: str
+    start: float
+    end: float
+    incident_id: str
+
+
+@dataclass(frozen=True)
 class IncidentChange:
     incident_id: str
     kind: str  # "created" | "updated" | "closed" (merged into another incident)
@@ -60,6 +72,10 @@ class FusionOutput:
     #: stored detections that moved to another incident or shot: ``{id, incident_id,
     #: shot_number, fused_as}``, applied once the new incidents are flushed
     detection_updates: list[dict[str, object]] = field(default_factory=list)
+    #: reported onsets that joined or left a shot: ``{id, incident_id, shot_number}``
+    onset_updates: list[dict[str, object]] = field(default_factory=list)
+    #: onset requests to send once this transaction committed
+    onset_asks: list[OnsetAsk] = field(default_factory=list)
 
     def change(self, incident: Incident, kind: str) -> None:
         self.changes.append(

@@ -5,7 +5,8 @@ payload bytes, and an ``ack`` to call once the message is safely stored. ``Inges
 collects envelopes into batches and, in one database transaction per batch,
 
 1. parses and validates each payload against the versioned schema (``EventMessage`` /
-   ``StatusMessage``), checks the topic matches the payload, the sensor is registered and
+   ``StatusMessage`` / ``ImpulseOnsetMessage``, a sensor's answer to an onset request),
+   checks the topic matches the payload, the sensor is registered and
    the clock is sane (onset not in the future, not too old, offset after onset);
 2. drops duplicates by ``message_id`` (within the batch and against the database);
 3. fuses the events into incidents (``ouie.hub.fusion``) and inserts the detections;
@@ -36,10 +37,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ouie.config.hub import IngestSettings
-from ouie.core.messages import EventMessage, StatusMessage
+from ouie.core.messages import EventMessage, ImpulseOnsetMessage, StatusMessage
 from ouie.core.timebase import utc_now
-from ouie.hub.db import DeadLetter, Detection, Sensor
-from ouie.hub.fusion import Fuser, IncidentChange, PendingDetection
+from ouie.hub.db import DeadLetter, Detection, ImpulseOnsetRow, Sensor
+from ouie.hub.fusion import Fuser, IncidentChange, OnsetAsk, PendingDetection
 from ouie.hub.metrics import HubMetrics
 from ouie.hub.registry import SensorInfo, SensorRegistry
 from ouie.hub.trust import ReplayGuard, attribute, authenticity, count_rejections
@@ -73,7 +74,7 @@ class Reject:
 
 @dataclass
 class Parsed:
-    message: EventMessage | StatusMessage
+    message: EventMessage | StatusMessage | ImpulseOnsetMessage
     sensor: SensorInfo
 
 
@@ -83,11 +84,14 @@ class BatchResult:
     changes: list[IncidentChange]
     accepted_events: int = 0
     accepted_status: int = 0
+    accepted_onsets: int = 0
     duplicates: int = 0
     rejects: dict[str, int] = field(default_factory=dict)
     fusion_s: float = 0.0
     #: seconds per stage: validate, dedupe, fuse, write, commit (for ``ouie bench hub``)
     stages: dict[str, float] = field(default_factory=dict)
+    #: onset requests to send now that the batch is committed
+    onset_asks: list[OnsetAsk] = field(default_factory=list)
 
 
 def _topic_parts(topic: str) -> tuple[str, str, str] | None:
@@ -115,11 +119,13 @@ class Validator:
         if not isinstance(data, dict):
             return Reject("invalid", "payload is not a JSON object")
         kind = data.get("kind")
-        model: type[EventMessage] | type[StatusMessage]
+        model: type[EventMessage] | type[StatusMessage] | type[ImpulseOnsetMessage]
         if kind == "event":
             model = EventMessage
         elif kind == "status":
             model = StatusMessage
+        elif kind == "impulse_onset":
+            model = ImpulseOnsetMessage
         else:
             return Reject("unknown_kind", f"kind {str(kind)[:40]!r}")
         if data.get("schema_version") != 1:
@@ -132,7 +138,7 @@ class Validator:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             return Reject("invalid", f"{where}: {first['msg']}"[:300])
-        expected_kind = "events" if kind == "event" else "status"
+        expected_kind = {"event": "events", "status": "status"}.get(str(kind), "onsets")
         if envelope.topic:
             parts = _topic_parts(envelope.topic)
             if parts is None or parts != (message.site, message.sensor_id, expected_kind):
@@ -165,6 +171,13 @@ class Validator:
                 return Reject("bad_times", f"offset - onset = {duration:.3f} s")
         elif message.sent_at > now + timedelta(seconds=s.max_future_s):
             return Reject("clock_future", f"sent_at {message.sent_at.isoformat()}")
+        elif isinstance(message, ImpulseOnsetMessage) and message.onset is not None:
+            if message.onset > now + timedelta(seconds=s.max_future_s):
+                return Reject("clock_future", f"onset {message.onset.isoformat()} after {now}")
+            if message.onset < now - timedelta(seconds=s.max_age_s):
+                return Reject("clock_stale", f"onset {message.onset.isoformat()} too old")
+            if message.level_dbfs is None or message.prominence_db is None:
+                return Reject("invalid", "an onset without its level and prominence")
         return Parsed(message, sensor)
 
 
@@ -202,6 +215,7 @@ class BatchProcessor:
         events: list[tuple[int, Parsed, EventMessage]] = []
         status_items: list[tuple[int, Parsed, StatusMessage]] = []
         statuses: dict[int, tuple[Parsed, StatusMessage]] = {}
+        onset_items: list[tuple[int, Parsed, ImpulseOnsetMessage]] = []
         refused: list[tuple[int, str, str]] = []  # (sensor pk, reason, detail)
 
         def reject(index: int, envelope: Envelope, why: Reject) -> None:
@@ -228,6 +242,8 @@ class BatchProcessor:
                 reject(index, envelope, parsed)
             elif isinstance(parsed.message, EventMessage):
                 events.append((index, parsed, parsed.message))
+            elif isinstance(parsed.message, ImpulseOnsetMessage):
+                onset_items.append((index, parsed, parsed.message))
             else:
                 status_items.append((index, parsed, parsed.message))
 
@@ -324,10 +340,11 @@ class BatchProcessor:
             if previous is None or message.sequence > previous[1]:
                 last_seen[parsed.sensor.pk] = (envelopes[index].received_at, message.sequence)
         result.accepted_events = len(pending)
+        reported = self._store_onsets(session, envelopes, onset_items, result)
 
-        if pending:
+        if pending or reported:
             start = time.perf_counter()
-            result.changes = self.fuser.fuse(session, pending, now)
+            result.changes = self.fuser.fuse(session, pending, now, reported, result.onset_asks)
             result.fusion_s = time.perf_counter() - start
             session.flush()
             mark = self._stage(result, "fuse", mark)
@@ -338,7 +355,8 @@ class BatchProcessor:
                 row["fused_as"] = detection.fused_as
                 row["shot_number"] = detection.shot_number
                 rows.append(row)
-            session.execute(insert(Detection), rows)
+            if rows:
+                session.execute(insert(Detection), rows)
 
         if last_seen:
             # one executemany (ORM bulk update by primary key) for all sensors of the batch;
@@ -382,6 +400,54 @@ class BatchProcessor:
         return result
 
     @staticmethod
+    def _store_onsets(
+        session: Session,
+        envelopes: Sequence[Envelope],
+        items: list[tuple[int, Parsed, ImpulseOnsetMessage]],
+        result: BatchResult,
+    ) -> list[tuple[str, datetime]]:
+        """Insert the reported onsets that are new; returns their (site, time) for fusion.
+        An answer with no onset (``count`` 0) is accepted and stores nothing."""
+        if not items:
+            return []
+        ids = [message.message_id for _, _, message in items]
+        known = set(
+            session.execute(
+                select(ImpulseOnsetRow.message_id).where(ImpulseOnsetRow.message_id.in_(ids))
+            ).scalars()
+        )
+        rows: list[dict[str, Any]] = []
+        reported: list[tuple[str, datetime]] = []
+        for index, parsed, message in items:
+            if message.message_id in known:
+                result.outcomes[index] = "duplicate"
+                result.duplicates += 1
+                continue
+            known.add(message.message_id)
+            result.outcomes[index] = "accepted"
+            result.accepted_onsets += 1
+            if message.onset is None or message.level_dbfs is None:
+                continue
+            rows.append(
+                {
+                    "message_id": message.message_id,
+                    "request_id": message.request_id,
+                    "sensor_pk": parsed.sensor.pk,
+                    "site": message.site,
+                    "sensor_id": message.sensor_id,
+                    "onset": message.onset,
+                    "level_dbfs": message.level_dbfs,
+                    "prominence_db": message.prominence_db or 0.0,
+                    "received_at": envelopes[index].received_at,
+                }
+            )
+            reported.append((message.site, message.onset))
+        if rows:
+            session.execute(insert(ImpulseOnsetRow), rows)
+            session.flush()
+        return reported
+
+    @staticmethod
     def _stage(result: BatchResult, name: str, since: float) -> float:
         now = time.perf_counter()
         result.stages[name] = result.stages.get(name, 0.0) + now - since
@@ -402,6 +468,8 @@ class BatchProcessor:
             total.changes += part.changes
             total.accepted_events += part.accepted_events
             total.accepted_status += part.accepted_status
+            total.accepted_onsets += part.accepted_onsets
+            total.onset_asks += part.onset_asks
             total.duplicates += part.duplicates
             total.fusion_s += part.fusion_s
             for reason, n in part.rejects.items():
@@ -435,6 +503,7 @@ class IngestWorker:
         batch_size: int = 500,
         batch_wait_ms: float = 20.0,
         on_changes: Callable[[list[IncidentChange]], None] | None = None,
+        on_onset_asks: Callable[[list[OnsetAsk]], None] | None = None,
         max_queue: int = 100_000,
     ) -> None:
         self.processor = processor
@@ -442,6 +511,7 @@ class IngestWorker:
         self.batch_size = batch_size
         self.batch_wait_s = batch_wait_ms / 1000.0
         self.on_changes = on_changes
+        self.on_onset_asks = on_onset_asks
         self.queue: asyncio.Queue[Envelope] = asyncio.Queue(maxsize=max_queue)
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
@@ -513,7 +583,8 @@ class IngestWorker:
                     result = await asyncio.to_thread(self.processor.process, batch)
                 self.metrics.batch_seconds.observe(time.perf_counter() - start)
                 return result
-            except IntegrityError:
+            except IntegrityError as exc:
+                log.debug("ingest: integrity error: %s", exc)
                 # another worker stored one of these message ids meanwhile: the retry sees it
                 log.info("ingest: concurrent duplicate; retrying batch")
             except (OperationalError, ConnectionError) as exc:
@@ -552,6 +623,8 @@ class IngestWorker:
             m.messages.labels(kind="event").inc(result.accepted_events)
         if result.accepted_status:
             m.messages.labels(kind="status").inc(result.accepted_status)
+        if result.accepted_onsets:
+            m.messages.labels(kind="impulse_onset").inc(result.accepted_onsets)
         if result.duplicates:
             m.duplicates.inc(result.duplicates)
         for reason, n in result.rejects.items():
@@ -563,3 +636,8 @@ class IngestWorker:
                 self.on_changes(result.changes)
             except Exception:
                 log.exception("ingest: change listener failed")
+        if result.onset_asks and self.on_onset_asks is not None:
+            try:
+                self.on_onset_asks(result.onset_asks)
+            except Exception:
+                log.exception("ingest: sending onset requests failed")

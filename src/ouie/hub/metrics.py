@@ -47,6 +47,11 @@ class HubMetrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.messages = Counter("ouie_hub_messages", "Messages accepted", ["kind"], registry=r)
+        self.onset_requests = Counter(
+            "ouie_hub_onset_requests",
+            "Onset requests sent to sensors (docs/hub.md, onsets on request)",
+            registry=r,
+        )
         self.rejects = Counter(
             "ouie_hub_rejects",
             "Messages refused (dead-lettered), by reason",

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_FILTER = "ouie/v1/+/+/events"
 STATUS_FILTER = "ouie/v1/+/+/status"
+ONSETS_FILTER = "ouie/v1/+/+/onsets"
 
 
 #: Refusals the hub confirms, so the node stops resending: the message came from that
@@ -157,6 +158,19 @@ class MqttIngest:
         if self.client is not None and self.connected.is_set():
             await self._flush_configs(self.client)
 
+    async def publish_request(self, topic: str, payload: bytes) -> bool:
+        """Publish an onset request now (not retained, not queued: a request that waits out
+        an outage would ask about onsets the sensor no longer keeps); False when offline."""
+        client = self.client
+        if client is None or not self.connected.is_set():
+            return False
+        try:
+            await client.publish(topic, payload, qos=1)
+        except aiomqtt.MqttError as exc:
+            log.warning("onset request on %s not sent: %s", topic, exc)
+            return False
+        return True
+
     async def _flush_configs(self, client: aiomqtt.Client) -> None:
         for topic, payload in list(self._pending_configs.items()):
             await client.publish(topic, payload, qos=1, retain=True)
@@ -211,6 +225,7 @@ class MqttIngest:
                     delay = 0.5
                     await client.subscribe(shared(EVENTS_FILTER, group), qos=1)
                     await client.subscribe(shared(STATUS_FILTER, group), qos=1)
+                    await client.subscribe(shared(ONSETS_FILTER, group), qos=1)
                     self.connected.set()
                     receipts = asyncio.create_task(
                         self._send_receipts(client), name="ouie-hub-mqtt-receipts"

@@ -1,4 +1,5 @@
-"""Retention: delete detections and incidents older than the configured days, per site.
+"""Retention: delete detections, reported impulse onsets and incidents older than the
+configured days, per site.
 
 What was deleted is logged in the audit chain as counts per site, never as content.
 """
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ouie.config.hub import RetentionSettings
 from ouie.hub import audit
-from ouie.hub.db import DeadLetter, Detection, Incident, Sensor, UserSession
+from ouie.hub.db import DeadLetter, Detection, ImpulseOnsetRow, Incident, Sensor, UserSession
 
 
 def _deleted(result: object) -> int:
@@ -37,6 +38,13 @@ def run_retention(
                 delete(Detection).where(Detection.site == site, Detection.onset < cutoff)
             )
         )
+        onsets = _deleted(
+            session.execute(
+                delete(ImpulseOnsetRow).where(
+                    ImpulseOnsetRow.site == site, ImpulseOnsetRow.onset < cutoff
+                )
+            )
+        )
         incidents = _deleted(
             session.execute(
                 delete(Incident).where(Incident.site == site, Incident.last_onset < cutoff)
@@ -45,6 +53,7 @@ def run_retention(
         report[site] = {
             "days": days,
             "detections": int(detections or 0),
+            "impulse_onsets": int(onsets or 0),
             "incidents": int(incidents or 0),
         }
     cutoff = now - timedelta(days=settings.days)

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ouie.config.hub import HubSettings
 from ouie.core.labels import EventLabel
-from ouie.core.messages import ThresholdConfigMessage, topic_for
+from ouie.core.messages import OnsetRequestMessage, ThresholdConfigMessage, topic_for
 from ouie.core.timebase import utc_now
 from ouie.hub import anchor, audit, experiment
 from ouie.hub.db import Incident, Sensor, make_engine, migrate, session_factory
-from ouie.hub.fusion import Fuser, IncidentChange
+from ouie.hub.fusion import Fuser, IncidentChange, OnsetAsk
+from ouie.hub.fusion_rows import epoch
 from ouie.hub.ingest import BatchProcessor, Envelope, IngestWorker, Validator
 from ouie.hub.live import Broadcaster
 from ouie.hub.metrics import HubMetrics
@@ -66,6 +67,7 @@ class Hub:
             batch_size=settings.database.batch_size,
             batch_wait_ms=settings.database.batch_wait_ms,
             on_changes=self._on_changes,
+            on_onset_asks=self._on_onset_asks,
         )
         self.mqtt: MqttIngest | None = None
         self._tasks: list[asyncio.Task[Any]] = []
@@ -108,7 +110,11 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self.worker.start()
         if self.bus is not None:
-            for topic_filter in ("ouie/v1/+/+/events", "ouie/v1/+/+/status"):
+            for topic_filter in (
+                "ouie/v1/+/+/events",
+                "ouie/v1/+/+/status",
+                "ouie/v1/+/+/onsets",
+            ):
                 sub = self.bus.subscribe(topic_filter)
                 self._bus_subs.append(sub)
                 self._tasks.append(asyncio.create_task(self._follow_bus(sub)))
@@ -160,6 +166,8 @@ class Hub:
         while any(sub.pending() for sub in self._bus_subs) or self._bus_inflight:
             await asyncio.sleep(0.005)
         await self.worker.drain(timeout_s)
+        if self.background:  # onset requests of the last batch: sent before "drained"
+            await asyncio.wait(set(self.background), timeout=timeout_s)
 
     # -- helpers used by the API and CLI ----------------------------------------------
     def reload_sensors(self) -> None:
@@ -178,6 +186,37 @@ class Hub:
             summary = by_id.get(change.incident_id)
             if summary is not None:
                 self.publish_incident(summary, change.kind)
+
+    def _on_onset_asks(self, asks: list[OnsetAsk]) -> None:
+        """Send the onset requests a committed batch asked for (on the event loop)."""
+        task = asyncio.get_running_loop().create_task(self.send_onset_requests(asks))
+        self.background.add(task)
+        task.add_done_callback(self.background.discard)
+
+    async def send_onset_requests(self, asks: list[OnsetAsk]) -> int:
+        """Ask sensors for their impulse onsets (docs/hub.md, "Onsets on request"), signed
+        with the hub's config key when it has one; returns how many went out."""
+        sent = 0
+        for ask in asks:
+            message = OnsetRequestMessage(
+                site=ask.site,
+                sensor_id=ask.sensor_id,
+                issued_at=utc_now(),
+                start=epoch(ask.start),
+                end=epoch(ask.end),
+                incident_id=ask.incident_id,
+            )
+            if self.config_key is not None:
+                message = self.config_key.sign_message(message)
+            topic = topic_for(ask.site, ask.sensor_id, "onset-request")
+            payload = message.model_dump_json().encode("utf-8")
+            if self.bus is not None:
+                await self.bus.publish(topic, payload)
+                sent += 1
+            if self.mqtt is not None and await self.mqtt.publish_request(topic, payload):
+                sent += 1
+        self.metrics.onset_requests.inc(sent)
+        return sent
 
     def notify_changes(self, changes: IncidentChanges) -> None:
         """Hand committed incident changes to the listeners (the verification service's
@@ -225,6 +264,9 @@ class Hub:
         for site in report.values():
             self.metrics.retention_deleted.labels(table="detections").inc(site["detections"])
             self.metrics.retention_deleted.labels(table="incidents").inc(site["incidents"])
+            self.metrics.retention_deleted.labels(table="impulse_onsets").inc(
+                site["impulse_onsets"]
+            )
         return report
 
     async def _retention_loop(self) -> None:

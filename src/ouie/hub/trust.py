@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ouie.config.hub import IngestSettings
-from ouie.core.messages import EventMessage, StatusMessage
+from ouie.core.messages import EventMessage, ImpulseOnsetMessage, StatusMessage
 from ouie.hub import audit
 from ouie.hub.db import Sensor, SensorRejection
 from ouie.hub.registry import SensorInfo, SensorRegistry
@@ -58,7 +58,7 @@ def authenticity(
     settings: IngestSettings,
     sensor: SensorInfo,
     data: Mapping[str, Any],
-    message: EventMessage | StatusMessage,
+    message: EventMessage | StatusMessage | ImpulseOnsetMessage,
     now: datetime,
 ) -> Refusal | None:
     """Whether ``message`` (parsed from ``data``) is signed by ``sensor`` and fresh enough."""

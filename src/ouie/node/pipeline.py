@@ -15,12 +15,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ouie.config.node import EventSettings, PrivacySettings
+from ouie.config.node import EventSettings, OnsetSettings, PrivacySettings
 from ouie.core.labels import IMPULSIVE_LABELS, EventLabel
 from ouie.node.audio_io import mix_down, to_rate
 from ouie.node.classifiers.base import Classifier
 from ouie.node.dropout import has_cutoff
 from ouie.node.events import Confirmation, EventStage, ScoreFrame
+from ouie.node.impulses import ImpulseLog
 from ouie.node.onset import FLOOR_DB, peak_level_dbfs, refine_onset
 from ouie.node.resample import StreamResampler
 from ouie.node.ring_buffer import RingBuffer
@@ -186,6 +187,7 @@ class DetectionPipeline:
         input_rate: int,
         ring_buffer_s: float = 4.0,
         guard: SpeechGuard | None = None,
+        onsets: OnsetSettings | None = None,
     ) -> None:
         self.classifier = classifier
         self.input_rate = input_rate
@@ -204,6 +206,10 @@ class DetectionPipeline:
         # Capture gaps filled with silence, as [start, end) samples at the model's rate.
         self._dropouts: list[tuple[int, int]] = []
         self._dropout_margin = round(DROPOUT_MARGIN_S * self.rate)
+        # impulse onsets for the hub's requests (a sensor's, not ``ouie detect``'s)
+        self.impulses: ImpulseLog | None = None
+        if onsets is not None and onsets.answer_requests:
+            self.impulses = ImpulseLog(self.rate, onsets.min_prominence_db, onsets.keep_s)
 
     def update_events(self, events: EventSettings) -> None:
         self.stage.update_settings(with_tuned_defaults(events, self.classifier.model_id))
@@ -227,7 +233,10 @@ class DetectionPipeline:
         self._dropouts = [
             g for g in self._dropouts if g[1] + self._dropout_margin > self.ring.oldest
         ]
-        self._dropouts.append((start, start + round(n_samples * self.rate / self.input_rate)))
+        end = start + round(n_samples * self.rate / self.input_rate)
+        self._dropouts.append((start, end))
+        if self.impulses is not None:
+            self.impulses.mark_gap(start / self.rate, end / self.rate)
         self._consume(self.resampler.push(np.zeros(n_samples, dtype=np.float32)))
 
     def _on_dropout(self, confirmation: Confirmation) -> bool:
@@ -254,6 +263,8 @@ class DetectionPipeline:
 
     def _consume(self, resampled: FloatArray) -> list[DetectedEvent]:
         self.ring.extend(resampled)
+        if self.impulses is not None:
+            self.impulses.push(resampled)
         starts: list[int] = []
         while self._next_window + self.window <= self.ring.total:
             starts.append(self._next_window)

@@ -3,6 +3,7 @@
     source ─chunks─▶ DetectionPipeline (worker thread) ─DetectedEvent─▶ EventMessage ─▶ Publisher
                                                      heartbeat every status_interval_s ─▶ Publisher
     Publisher ─ThresholdConfigMessage─▶ thresholds of the running pipeline
+    Publisher ─OnsetRequestMessage─▶ impulse onsets of the window ─ImpulseOnsetMessage─▶ Publisher
 
 Two tasks run in one ``asyncio.TaskGroup``: the processing loop and the heartbeat. The
 pipeline (front-end, classifier, speech guard) runs in one dedicated worker thread, so the
@@ -21,6 +22,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,19 +31,33 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from ouie.config.node import EventSettings, NodeSettings
-from ouie.core.messages import EventMessage, ThresholdConfigMessage
+from ouie.core.messages import (
+    MAX_ONSET_WINDOW_S,
+    MAX_ONSETS_PER_ANSWER,
+    EventMessage,
+    ImpulseOnsetMessage,
+    OnsetRequestMessage,
+    ThresholdConfigMessage,
+)
 from ouie.core.timebase import SampleClock, utc_now
 from ouie.node.classifiers.base import Classifier
 from ouie.node.pipeline import DetectedEvent, DetectionPipeline, PipelineStats
 from ouie.node.sources import AudioChunk, AudioSource
 from ouie.node.status import ClockSource, StatusBuilder
-from ouie.transport.base import Publisher, ResumesSequence
+from ouie.transport.base import (
+    OnsetPublisher,
+    OnsetRequestHandler,
+    Publisher,
+    ResumesSequence,
+)
 from ouie.transport.inproc import InProcBus
 from ouie.transport.signing import SigningKey, VerifyKey
 
 log = logging.getLogger(__name__)
 
 LEVEL_MIN_DBFS = -200.0
+#: How long a stopping node still gives its open onset answers to finish.
+ANSWER_GRACE_S = 2.0
 T = TypeVar("T")
 
 
@@ -118,6 +135,12 @@ class NodeRuntime:
         self._sequence = 0
         self.clock: SampleClock | None = None
         self.pipeline: DetectionPipeline | None = None
+        # the hub's onset requests (``on_onset_request``): answers in flight, counts, rate
+        self._live_publisher: Publisher | None = None
+        self._answers: set[asyncio.Task[None]] = set()
+        self._request_times: deque[float] = deque()
+        self.onset_requests_answered = 0
+        self.onset_requests_refused = 0
         self.summary = RunSummary()
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ouie-pipeline")
 
@@ -168,6 +191,90 @@ class NodeRuntime:
         self._config_issued_at = message.issued_at
         return True
 
+    @property
+    def onset_handler(self) -> OnsetRequestHandler | None:
+        """What the transport hands onset requests to: none while ``onsets.answer_requests``
+        is off (the node then does not even subscribe to them)."""
+        return self.on_onset_request if self.settings.onsets.answer_requests else None
+
+    def on_onset_request(self, request: OnsetRequestMessage) -> None:
+        """The hub asks for the impulse onsets this sensor heard in a short window (docs/hub.md,
+        "Onsets on request"). Refused, and counted in the heartbeat, when onsets are off, the
+        hub's signature is missing or wrong (with ``identity.hub_public_key``), the window is
+        empty or longer than ``MAX_ONSET_WINDOW_S``, or requests come faster than
+        ``onsets.max_requests_per_minute``. Called on the event loop by the transport."""
+        reason = self._onset_refusal(request)
+        if reason is not None:
+            self.onset_requests_refused += 1
+            log.warning("onset request %s refused: %s", request.request_id, reason)
+            return
+        task = asyncio.get_running_loop().create_task(self._answer_onsets(request))
+        self._answers.add(task)
+        task.add_done_callback(self._answers.discard)
+
+    def _onset_refusal(self, request: OnsetRequestMessage) -> str | None:
+        settings = self.settings.onsets
+        if not settings.answer_requests:
+            return "onsets.answer_requests is off"
+        if self._hub_key is not None and not (
+            request.signature is not None and self._hub_key.verify_message(request)
+        ):
+            return "not signed by the hub's key"
+        window = (request.end - request.start).total_seconds()
+        if not 0.0 < window <= MAX_ONSET_WINDOW_S:
+            return f"window of {window:.3f} s (at most {MAX_ONSET_WINDOW_S:g} s)"
+        now = time.monotonic()
+        while self._request_times and now - self._request_times[0] > 60.0:
+            self._request_times.popleft()
+        if len(self._request_times) >= settings.max_requests_per_minute:
+            return f"more than {settings.max_requests_per_minute} requests in a minute"
+        self._request_times.append(now)
+        return None
+
+    async def _answer_onsets(self, request: OnsetRequestMessage) -> None:
+        pipeline, clock, publisher = self.pipeline, self.clock, self._live_publisher
+        impulses = pipeline.impulses if pipeline is not None else None
+        if impulses is None or clock is None or not isinstance(publisher, OnsetPublisher):
+            self.onset_requests_refused += 1
+            log.warning("onset request %s refused: no audio heard yet", request.request_id)
+            return
+        start_s = (request.start - clock.origin).total_seconds() - clock.offset_s
+        end_s = (request.end - clock.origin).total_seconds() - clock.offset_s
+        # the window may reach past the audio processed so far (a far sensor's arrival)
+        deadline = time.monotonic() + self.settings.onsets.wait_s
+        while impulses.stream_s < end_s and not self._done.is_set() and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        onsets = await self._in_worker(impulses.between, start_s, end_s, MAX_ONSETS_PER_ANSWER)
+        base = {
+            "request_id": request.request_id,
+            "site": self.settings.site,
+            "sensor_id": self.settings.sensor_id,
+            "count": len(onsets),
+        }
+        messages = [
+            ImpulseOnsetMessage(
+                **base,
+                sent_at=utc_now(),
+                index=index,
+                onset=clock.time_of(onset.onset_s * clock.sample_rate),
+                level_dbfs=onset.level_dbfs,
+                prominence_db=onset.prominence_db,
+            )
+            for index, onset in enumerate(onsets)
+        ] or [ImpulseOnsetMessage(**base, sent_at=utc_now(), index=0)]
+        for message in messages:
+            if self._signer is not None:
+                message = self._signer.sign_message(message)
+            await publisher.publish_onset(message)
+        self.onset_requests_answered += 1
+        log.info(
+            "onset request %s answered: %d onsets in %s … %s",
+            request.request_id,
+            len(onsets),
+            request.start.isoformat(timespec="milliseconds"),
+            request.end.isoformat(timespec="milliseconds"),
+        )
+
     # -- running --------------------------------------------------------------------------
 
     async def _in_worker(self, function: Callable[..., T], *args: object) -> T:
@@ -206,7 +313,10 @@ class NodeRuntime:
         if publisher is None:
             from ouie.transport.factory import create_publisher
 
-            publisher = await create_publisher(self.settings, self.apply_config, self.bus)
+            publisher = await create_publisher(
+                self.settings, self.apply_config, self.bus, self.onset_handler
+            )
+        self._live_publisher = publisher
         if isinstance(publisher, ResumesSequence):
             self._sequence = publisher.next_sequence()
         log.info(
@@ -230,6 +340,8 @@ class NodeRuntime:
             raise
         finally:
             restore()
+            if self._answers:  # answers asked for before the end go out before the close
+                await asyncio.wait(set(self._answers), timeout=ANSWER_GRACE_S)
             if self._owns_publisher:
                 await publisher.close()
         self.summary.stopped_by_signal = self._signals > 0
@@ -242,6 +354,7 @@ class NodeRuntime:
             self.settings.privacy,
             input_rate=input_rate,
             ring_buffer_s=self.settings.ring_buffer_s,
+            onsets=self.settings.onsets,
         )
 
     def _open_source(self) -> AudioSource:
@@ -347,7 +460,10 @@ class NodeRuntime:
         self, publisher: Publisher, pipeline: DetectionPipeline, status: StatusBuilder
     ) -> None:
         message = status.build(
-            pipeline.stats, publisher.spooled_events, rejected_configs=self.rejected_configs
+            pipeline.stats,
+            publisher.spooled_events,
+            rejected_configs=self.rejected_configs,
+            onset_requests=(self.onset_requests_answered, self.onset_requests_refused),
         )
         if self._signer is not None:
             message = self._signer.sign_message(message)

@@ -169,6 +169,7 @@ class StatusBuilder:
         spooled_events: int,
         now: datetime | None = None,
         rejected_configs: int = 0,
+        onset_requests: tuple[int, int] = (0, 0),
     ) -> StatusMessage:
         clock = self.clock()
         return StatusMessage(
@@ -188,4 +189,6 @@ class StatusBuilder:
             invalid_samples=stats.invalid_samples,
             spooled_events=spooled_events,
             rejected_configs=rejected_configs,
+            onset_requests_answered=onset_requests[0],
+            onset_requests_refused=onset_requests[1],
         )

@@ -138,6 +138,14 @@ def run(
     database_url: Annotated[
         str | None, typer.Option(help="hub database (default: a temporary SQLite file)")
     ] = None,
+    onsets: Annotated[
+        bool,
+        typer.Option(
+            "--onsets/--no-onsets",
+            help="nodes answer the hub's onset requests (impulse times for shots too few "
+            "sensors classified; docs/hub.md)",
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Play one scenario through real nodes and a real hub; print its scorecard."""
@@ -154,7 +162,7 @@ def run(
     _logging(log_level)
     request = RunRequest(
         scenario=scenario,
-        settings=SimSettings(backend=backend, realtime=realtime, broker=broker),
+        settings=SimSettings(backend=backend, realtime=realtime, broker=broker, onsets=onsets),
         site=site,
         sensors=sensors,
         dataset_dir=_dataset(dataset, no_dataset),

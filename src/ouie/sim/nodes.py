@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from ouie.core.messages import EventMessage, StatusMessage
+from ouie.core.messages import EventMessage, ImpulseOnsetMessage, StatusMessage
 from ouie.node.classifiers.base import Classifier, ClassifierWrapper
 from ouie.node.pipeline import DetectedEvent, DetectionPipeline
 from ouie.node.runtime import NodeRuntime
 from ouie.node.sources import AudioChunk, AudioSource
 from ouie.sim.render import ContributionStore, SensorStream
-from ouie.transport.base import Publisher
+from ouie.transport.base import OnsetPublisher, Publisher
 
 FloatArray = npt.NDArray[np.float32]
 MAX_BATCH = 512
@@ -107,6 +107,7 @@ class SimNodeRuntime(NodeRuntime):
             self.settings.privacy,
             input_rate=input_rate,
             ring_buffer_s=self.settings.ring_buffer_s,
+            onsets=self.settings.onsets,
         )
         pipeline.timing = self.timing
         return pipeline
@@ -166,6 +167,11 @@ class TimingPublisher:
 
     async def publish_status(self, message: StatusMessage) -> None:
         await self._target().publish_status(message)
+
+    async def publish_onset(self, message: ImpulseOnsetMessage) -> None:
+        target = self._target()
+        if isinstance(target, OnsetPublisher):
+            await target.publish_onset(message)
 
     async def close(self) -> None:
         await self._target().close()

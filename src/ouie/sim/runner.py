@@ -71,6 +71,10 @@ class SimSettings(StrictModel):
     batch: bool = Field(default=True, description="batch classifier windows across sensors")
     status_interval_s: float = Field(default=5.0, gt=0.0)
     events: EventSettings | None = Field(default=None, description="node event settings")
+    onsets: bool = Field(
+        default=True,
+        description="nodes answer the hub's onset requests (docs/hub.md, onsets on request)",
+    )
     settle_timeout_s: float = Field(
         default=3.0, gt=0.0, description="how long to wait for a published event to show up"
     )
@@ -157,6 +161,8 @@ def _node_settings(
     }
     if settings.events is not None:
         data["events"] = settings.events.model_dump()
+    if not settings.onsets:
+        data["onsets"] = {"answer_requests": False}
     return NodeSettings.model_validate(data)
 
 
@@ -210,7 +216,9 @@ async def play(
                 handle_signals=False,
             )
             runtime.timing = lockstep.timings[k]
-            timing_pub.inner = await create_publisher(node_settings, runtime.apply_config, hub.bus)
+            timing_pub.inner = await create_publisher(
+                node_settings, runtime.apply_config, hub.bus, runtime.onset_handler
+            )
             runtimes.append(runtime)
             publishers.append(timing_pub)
 
@@ -252,6 +260,7 @@ async def play(
                     await watcher
         for publisher in publishers:
             await publisher.close()
+        await hub.settle()  # the sensors' last onset answers, too
         await settle()
         wall_s = time.monotonic() - wall_start
     incidents = await hub.incidents(site.site_id, since)
@@ -280,6 +289,7 @@ async def play(
             "model_id": classifier.model_id,
             "transport": "mqtt" if settings.broker else "inproc",
             "realtime": settings.realtime,
+            "onsets": settings.onsets,
             "wall_s": round(wall_s, 2),
             "speed": round(audio_s / wall_s, 2) if wall_s > 0 else None,
             "node_cpu": {

@@ -14,12 +14,21 @@ from typing import Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
-from ouie.core.messages import AckMessage, EventMessage, StatusMessage, ThresholdConfigMessage
+from ouie.core.messages import (
+    AckMessage,
+    EventMessage,
+    ImpulseOnsetMessage,
+    OnsetRequestMessage,
+    StatusMessage,
+    ThresholdConfigMessage,
+)
 
 log = logging.getLogger(__name__)
 
 #: Called with each valid threshold config addressed to this sensor.
 ConfigHandler = Callable[[ThresholdConfigMessage], None]
+#: Called with each valid onset request addressed to this sensor (it must not block).
+OnsetRequestHandler = Callable[[OnsetRequestMessage], None]
 
 
 @runtime_checkable
@@ -53,7 +62,23 @@ class ResumesSequence(Protocol):
     def next_sequence(self) -> int: ...
 
 
-def encode(message: EventMessage | StatusMessage | ThresholdConfigMessage) -> bytes:
+@runtime_checkable
+class OnsetPublisher(Protocol):
+    """A publisher that can answer the hub's onset requests (MQTT, in-process)."""
+
+    async def publish_onset(self, message: ImpulseOnsetMessage) -> None:
+        """Hand over one onset of an answer. Not spooled: an answer that cannot go out now
+        is late for the shot it was asked for, and is dropped (logged)."""
+        ...
+
+
+def encode(
+    message: EventMessage
+    | StatusMessage
+    | ThresholdConfigMessage
+    | OnsetRequestMessage
+    | ImpulseOnsetMessage,
+) -> bytes:
     return message.model_dump_json().encode("utf-8")
 
 
@@ -98,3 +123,23 @@ def parse_receipt(payload: bytes, site: str, sensor_id: str) -> AckMessage | Non
         )
         return None
     return receipt
+
+
+def parse_onset_request(payload: bytes, site: str, sensor_id: str) -> OnsetRequestMessage | None:
+    """An onset request for this sensor, or ``None`` (logged) when it is invalid or addressed
+    to another sensor."""
+    try:
+        request = OnsetRequestMessage.model_validate_json(payload)
+    except ValidationError as exc:
+        log.warning("ignoring invalid onset request: %s", exc.errors()[0]["msg"])
+        return None
+    if (request.site, request.sensor_id) != (site, sensor_id):
+        log.warning(
+            "ignoring onset request for %s/%s (this node is %s/%s)",
+            request.site,
+            request.sensor_id,
+            site,
+            sensor_id,
+        )
+        return None
+    return request

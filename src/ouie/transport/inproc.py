@@ -24,8 +24,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from types import TracebackType
 
-from ouie.core.messages import EventMessage, StatusMessage, topic_for
-from ouie.transport.base import ConfigHandler, encode, parse_config
+from ouie.core.messages import EventMessage, ImpulseOnsetMessage, StatusMessage, topic_for
+from ouie.transport.base import (
+    ConfigHandler,
+    OnsetRequestHandler,
+    encode,
+    parse_config,
+    parse_onset_request,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,22 +193,46 @@ class InProcPublisher:
         site: str,
         sensor_id: str,
         on_config: ConfigHandler | None = None,
+        on_onset_request: OnsetRequestHandler | None = None,
     ) -> None:
         self.bus = bus
         self.site = site
         self.sensor_id = sensor_id
         self.on_config = on_config
+        self.on_onset_request = on_onset_request
         self._events_topic = topic_for(site, sensor_id, "events")
         self._status_topic = topic_for(site, sensor_id, "status")
+        self._onsets_topic = topic_for(site, sensor_id, "onsets")
         self._config_task: asyncio.Task[None] | None = None
         self._config_sub: Subscription | None = None
+        self._request_task: asyncio.Task[None] | None = None
+        self._request_sub: Subscription | None = None
 
     async def start(self) -> None:
-        """Begin following this sensor's (retained) config topic, if anyone listens."""
+        """Begin following this sensor's (retained) config topic and its onset requests,
+        for the handlers given."""
+        if self.on_onset_request is not None and self._request_task is None:
+            self._request_sub = self.bus.subscribe(
+                topic_for(self.site, self.sensor_id, "onset-request")
+            )
+            self._request_task = asyncio.create_task(self._follow_requests(self._request_sub))
         if self.on_config is None or self._config_task is not None:
             return
         self._config_sub = self.bus.subscribe(topic_for(self.site, self.sensor_id, "config"))
         self._config_task = asyncio.create_task(self._follow_config(self._config_sub))
+
+    async def _follow_requests(self, subscription: Subscription) -> None:
+        assert self.on_onset_request is not None
+        async for message in subscription:
+            request = parse_onset_request(message.payload, self.site, self.sensor_id)
+            if request is not None:
+                try:
+                    self.on_onset_request(request)
+                except Exception:  # a bad request must not take the node down
+                    log.exception("handling an onset request failed")
+
+    async def publish_onset(self, message: ImpulseOnsetMessage) -> None:
+        await self.bus.publish(self._onsets_topic, encode(message))
 
     async def _follow_config(self, subscription: Subscription) -> None:
         assert self.on_config is not None
@@ -221,6 +251,14 @@ class InProcPublisher:
         await self.bus.publish(self._status_topic, encode(message))
 
     async def close(self) -> None:
+        if self._request_task is not None:
+            self._request_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._request_task
+            self._request_task = None
+        if self._request_sub is not None:
+            self._request_sub.close()
+            self._request_sub = None
         if self._config_task is not None:
             self._config_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -36,8 +36,21 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 from ouie.config.node import MqttSettings
-from ouie.core.messages import AckMessage, EventMessage, StatusMessage, topic_for
-from ouie.transport.base import ConfigHandler, encode, parse_config, parse_receipt
+from ouie.core.messages import (
+    AckMessage,
+    EventMessage,
+    ImpulseOnsetMessage,
+    StatusMessage,
+    topic_for,
+)
+from ouie.transport.base import (
+    ConfigHandler,
+    OnsetRequestHandler,
+    encode,
+    parse_config,
+    parse_onset_request,
+    parse_receipt,
+)
 from ouie.transport.spool import Spool
 from ouie.transport.tls import check_tls_url, tls_parameters
 
@@ -86,6 +99,7 @@ class MqttPublisher:
         site: str,
         sensor_id: str,
         on_config: ConfigHandler | None = None,
+        on_onset_request: OnsetRequestHandler | None = None,
         *,
         inflight: int = 20,
         ack_timeout_s: float = 10.0,
@@ -100,6 +114,7 @@ class MqttPublisher:
         self.site = site
         self.sensor_id = sensor_id
         self.on_config = on_config
+        self.on_onset_request = on_onset_request
         self.client_id = settings.client_id or default_client_id(site, sensor_id)
         self.inflight = inflight
         self.ack_timeout_s = ack_timeout_s
@@ -110,6 +125,10 @@ class MqttPublisher:
         self.status_topic = topic_for(site, sensor_id, "status")
         self.config_topic = topic_for(site, sensor_id, "config")
         self.ack_topic = topic_for(site, sensor_id, "ack")
+        self.request_topic = topic_for(site, sensor_id, "onset-request")
+        self.onsets_topic = topic_for(site, sensor_id, "onsets")
+        self.onsets_dropped = 0  # onset answers that found no connection (not spooled)
+        self._live: aiomqtt.Client | None = None  # the connected client, for onset answers
         self.awaits_receipts = settings.keep_until == "stored"
         self.connected = asyncio.Event()
         self.connections = 0  # successful connects, for tests and logs
@@ -147,6 +166,21 @@ class MqttPublisher:
         self._check_open()
         self.spool.append("status", self.status_topic, encode(message))
         self._pending()
+
+    async def publish_onset(self, message: ImpulseOnsetMessage) -> None:
+        """Straight to the broker, not through the spool: an answer that waits out an outage
+        comes too late for the shot it was asked about."""
+        self._check_open()
+        client = self._live
+        if client is None or not self.connected.is_set():
+            self.onsets_dropped += 1
+            log.warning("onset answer to %s dropped: not connected", message.request_id)
+            return
+        try:
+            await client.publish(self.onsets_topic, encode(message), qos=1)
+        except aiomqtt.MqttError as exc:
+            self.onsets_dropped += 1
+            log.warning("onset answer to %s dropped: %s", message.request_id, exc)
 
     @property
     def spooled_events(self) -> int:
@@ -271,6 +305,9 @@ class MqttPublisher:
             await client.subscribe(self.config_topic, qos=1)
         if self.awaits_receipts:
             await client.subscribe(self.ack_topic, qos=1)
+        if self.on_onset_request is not None:
+            await client.subscribe(self.request_topic, qos=1)
+        self._live = client
         tasks = [
             asyncio.create_task(self._drain(client), name="ouie-mqtt-drain"),
             asyncio.create_task(self._listen(client), name="ouie-mqtt-listen"),
@@ -279,6 +316,7 @@ class MqttPublisher:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._live = None
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -380,6 +418,16 @@ class MqttPublisher:
                 receipt = parse_receipt(_payload_bytes(message.payload), self.site, self.sensor_id)
                 if receipt is not None:
                     self._on_receipt(receipt)
+                continue
+            if self.on_onset_request is not None and message.topic.matches(self.request_topic):
+                request = parse_onset_request(
+                    _payload_bytes(message.payload), self.site, self.sensor_id
+                )
+                if request is not None:
+                    try:
+                        self.on_onset_request(request)
+                    except Exception:  # a bad request must not cost us the connection
+                        log.exception("handling an onset request failed")
                 continue
             if self.on_config is None or not message.topic.matches(self.config_topic):
                 continue

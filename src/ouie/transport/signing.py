@@ -27,13 +27,26 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ouie.core.messages import EventMessage, StatusMessage, ThresholdConfigMessage
+from ouie.core.messages import (
+    EventMessage,
+    ImpulseOnsetMessage,
+    OnsetRequestMessage,
+    StatusMessage,
+    ThresholdConfigMessage,
+)
 
 SIGNATURE_FIELD = "signature"
 #: Separates these signatures from any other use of the same key.
 DOMAIN = b"ouie/v1 signed message\n"
 
-SignedMessage = TypeVar("SignedMessage", EventMessage, StatusMessage, ThresholdConfigMessage)
+SignedMessage = TypeVar(
+    "SignedMessage",
+    EventMessage,
+    StatusMessage,
+    ThresholdConfigMessage,
+    OnsetRequestMessage,
+    ImpulseOnsetMessage,
+)
 
 
 class SigningKeyError(ValueError):
@@ -112,7 +125,12 @@ class VerifyKey:
         return True
 
     def verify_message(
-        self, message: EventMessage | StatusMessage | ThresholdConfigMessage
+        self,
+        message: EventMessage
+        | StatusMessage
+        | ThresholdConfigMessage
+        | OnsetRequestMessage
+        | ImpulseOnsetMessage,
     ) -> bool:
         return self.verify(json.loads(message.model_dump_json()))
 
