@@ -24,7 +24,7 @@ import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict
 
 from ouie.config.classifiers import ClassifierSettings
-from ouie.config.node import EventSettings, PrivacySettings
+from ouie.config.node import EventSettings, OnsetSettings, PrivacySettings
 
 FloatArray = npt.NDArray[np.float32]
 BENCH_RATE = 32000  # a typical sensor capture rate: exercises the resampler too
@@ -99,7 +99,10 @@ def run_one(backend: str, duration_s: float) -> BackendFigures:
 
     classifier = create_classifier(ClassifierSettings(backend=backend, threads=1))
     loop = bench_audio(LOOP_S)
-    pipeline = DetectionPipeline(classifier, EventSettings(), PrivacySettings(), BENCH_RATE)
+    # a sensor's pipeline: with the impulse-onset log it keeps for the hub's requests
+    pipeline = DetectionPipeline(
+        classifier, EventSettings(), PrivacySettings(), BENCH_RATE, onsets=OnsetSettings()
+    )
     chunk = BENCH_RATE // 10
     n_chunks = int(duration_s * 10)
     pipeline.push(loop[:chunk])  # warm-up: first inference allocates

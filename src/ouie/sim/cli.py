@@ -231,6 +231,13 @@ def demo(
         bool, typer.Option("--no-dataset", help="synthetic sources and ambience only")
     ] = False,
     clip_folds: FoldsOption = "0",
+    onsets: Annotated[
+        bool,
+        typer.Option(
+            "--onsets/--no-onsets",
+            help="nodes answer the hub's onset requests (docs/hub.md; off: for a comparison)",
+        ),
+    ] = True,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "warning",
 ) -> None:
     """Watch ouie work: hub, console and a simulated Saint-Étienne street, in one command."""
@@ -257,6 +264,7 @@ def demo(
         port=port,
         dataset_dir=_dataset(dataset, no_dataset),
         clip_folds=_folds(clip_folds),
+        onsets=onsets,
     )
     out = Console()
     try:

@@ -59,6 +59,7 @@ class DemoOptions:
     dataset_dir: Path | None = None
     clip_folds: list[int] | None = None
     scenarios: tuple[str, ...] = DEMO_ORDER
+    onsets: bool = True  # the nodes answer the hub's onset requests
 
     @property
     def is_realtime(self) -> bool:
@@ -211,7 +212,10 @@ async def run_demo(options: DemoOptions, out: Console) -> dict[str, Any]:
     import tempfile
 
     settings = SimSettings(
-        backend=options.backend, realtime=options.is_realtime, broker=options.broker
+        backend=options.backend,
+        realtime=options.is_realtime,
+        broker=options.broker,
+        onsets=options.onsets,
     )
     classifier = await asyncio.to_thread(create_sim_classifier, settings, options.model_dir)
     schedule = plan(options.scenarios, options.duration_s)
