@@ -275,7 +275,7 @@ def test_retention_deletes_old_rows_and_audits_counts(env: dict[str, Any]) -> No
     envelopes = [Envelope("bus", topic_for(SITE, m.sensor_id, "events"), encode(m)) for m in events]
     hub.processor.process(envelopes)
     report = hub.retention_once(now=utc_now() + timedelta(days=28))
-    assert report[SITE] == {"days": 30, "detections": 4, "impulse_onsets": 0, "incidents": 1}
+    assert report[SITE] == {"days": 30, "detections": 4, "impulses": 0, "incidents": 1}
     admin = {"Authorization": f"Bearer {env['tokens']['admin']}"}
     client: TestClient = env["client"]
     assert client.get("/api/v1/incidents", headers=admin).json()["incidents"] == []

@@ -23,6 +23,7 @@ from ouie.core.timebase import utc_now
 from ouie.hub.association import Heard, associate
 from ouie.hub.db import AuditEntry, ImpulseOnsetRow, Incident, Shot
 from ouie.hub.ingest import Envelope
+from ouie.hub.schemas import ShotView
 from ouie.hub.service import Hub
 from ouie.transport.base import encode
 from ouie.transport.inproc import InProcBus
@@ -230,6 +231,8 @@ def test_the_hub_asks_stores_and_locates(tmp_path: object) -> None:
             shot = session.execute(select(Shot)).scalar_one()
             assert incident.method == "tdoa" and shot.method == "tdoa"
             assert shot.sensor_count == len(layout) and shot.detection_count == 2
+            view = ShotView.of(shot)  # what the API and the console show of the round
+            assert view.onset_sensor_count == len(layout) - 2 and not view.approximate
             assert incident.detection_count == 2 and incident.label == "gunshot"
             east, north = enu_of(incident.lat, incident.lon)
             assert math.hypot(east - source[0], north - source[1]) < 2.0
@@ -242,7 +245,7 @@ def test_the_hub_asks_stores_and_locates(tmp_path: object) -> None:
         assert requests.get_nowait() is None
         # the answers are kept as long as detections, no longer
         report = hub.retention_once(now=utc_now() + timedelta(days=31))
-        assert report[SITE]["impulse_onsets"] == len(others)
+        assert report[SITE]["impulses"] == len(others)
         requests.close()
         await hub.stop()
         hub.close()

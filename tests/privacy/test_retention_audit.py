@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from ouie.config.hub import DatabaseSettings, HubSettings, RetentionSettings
 from ouie.core.timebase import utc_now
 from ouie.hub import audit
-from ouie.hub.db import AuditEntry, Detection, Incident
+from ouie.hub.db import AuditEntry, Detection, ImpulseOnsetRow, Incident
 from ouie.hub.ingest import Envelope
 from ouie.hub.service import Hub
 from ouie.transport.base import encode
@@ -65,6 +65,24 @@ def _ingest(hub: Hub, when: datetime, sequence: int) -> None:
     events = events_for_source(layout, 5.0, -3.0, when, sequence=sequence)
     envelopes = [Envelope("bus", f"ouie/v1/{SITE}/{m.sensor_id}/events", encode(m)) for m in events]
     hub.processor.process(envelopes)
+    # and the onset a fifth sensor reported of that sound, on the hub's request (stored
+    # directly: ingest refuses onsets days old, as it refuses such events)
+    with hub.sessions() as session, session.begin():
+        sensor = hub.registry.get(SITE, "s1")
+        assert sensor is not None
+        session.add(
+            ImpulseOnsetRow(
+                message_id=f"{sequence:032x}",
+                request_id="0" * 32,
+                sensor_pk=sensor.pk,
+                site=SITE,
+                sensor_id="s1",
+                onset=when + timedelta(seconds=0.1),
+                level_dbfs=-30.0,
+                prominence_db=20.0,
+                received_at=when,
+            )
+        )
 
 
 def _counts(session: Session) -> tuple[int, int]:
@@ -83,11 +101,21 @@ def test_retention_deletes_expired_rows_and_audits(hub: Hub) -> None:
 
     # The controlled clock: nothing is old yet.
     report = hub.retention_once(now=now)
-    assert report[SITE] == {"days": OTHER_SITE_DAYS, "detections": 0, "incidents": 0}
+    assert report[SITE] == {
+        "days": OTHER_SITE_DAYS,
+        "detections": 0,
+        "impulses": 0,
+        "incidents": 0,
+    }
 
     # Six days later the older incident is 8 days old: over this site's 7-day limit.
     report = hub.retention_once(now=now + timedelta(days=6))
-    assert report[SITE] == {"days": OTHER_SITE_DAYS, "detections": 4, "incidents": 1}
+    assert report[SITE] == {
+        "days": OTHER_SITE_DAYS,
+        "detections": 4,
+        "impulses": 1,
+        "incidents": 1,
+    }
     with hub.sessions() as session:
         assert _counts(session) == (4, 1)
         oldest = session.execute(select(func.min(Detection.onset))).scalar_one()

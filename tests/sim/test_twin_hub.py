@@ -73,21 +73,21 @@ def test_through_mosquitto(tmp_path: Path) -> None:
         broker.stop()
 
 
-def _two_sensor_shot(onsets: bool) -> dict[str, object]:
+def _two_sensor_shot(onsets: bool, broker: str | None = None) -> dict[str, object]:
     """A shot only its two nearest sensors classify (the loudness model's −20 dBFS): the
     others hear its bang, and with onsets on request they give their arrivals."""
     data = LOUD_SHOT.model_dump()
     data["events"][0]["level_db_spl"] = 128.0
 
     async def run() -> dict[str, object]:
-        hub = LocalHub(temperature_c=12.0)
+        hub = LocalHub(temperature_c=12.0, broker=broker)
         await hub.start()
         try:
             return await play(
                 build(ScenarioSpec.model_validate(data)),
                 hub,
                 LoudnessClassifier(),
-                SimSettings(backend="test", onsets=onsets),
+                SimSettings(backend="test", onsets=onsets, broker=broker),
             )
         finally:
             await hub.stop()
@@ -106,3 +106,21 @@ def test_onsets_on_request_locate_a_shot_two_sensors_classified() -> None:
     without = _two_sensor_shot(onsets=False)
     assert without["shot_list"][0]["method"] == "area"  # type: ignore[index]
     assert without["localisation_error_m"]["n"] == 0  # type: ignore[index]
+
+
+@pytest.mark.integration
+def test_onsets_on_request_through_mosquitto(tmp_path: Path) -> None:
+    """The same through a real broker: the hub's requests and the nodes' answers go over
+    MQTT (the hub publishes on each sensor's ``onset-request`` and reads ``+/onsets``)."""
+    from tests.integration.mosquitto import Mosquitto
+
+    broker = Mosquitto(tmp_path)
+    broker.start()
+    try:
+        card = _two_sensor_shot(onsets=True, broker=broker.url)
+    finally:
+        broker.stop()
+    assert card["transport"] == "mqtt" and card["events_published"] == 2
+    shot = card["shot_list"][0]  # type: ignore[index]
+    assert shot["method"] == "tdoa" and shot["sensors"] >= 4, shot
+    assert card["localisation_error_m"]["median"] < 5.0  # type: ignore[index]

@@ -21,7 +21,7 @@ from ouie.config.site import find_site
 from ouie.config.verify import VerifySettings
 from ouie.core.labels import EventLabel
 from ouie.core.timebase import utc_now
-from ouie.hub.db import AuditEntry, Incident
+from ouie.hub.db import AuditEntry, Incident, Shot
 from ouie.web import mount_web, plots
 from ouie.web.geo import Zone
 from ouie.web.routes import PUBLIC_PATHS
@@ -187,6 +187,33 @@ def test_incident_page_lists_the_rounds_of_a_burst(web: tuple[HubEnv, TestClient
     assert 'data-testid="rounds-table"' in page
     assert page.count('<th scope="row">#') == 4
     assert 'data-testid="rounds"' in page
+
+
+def test_rounds_table_says_how_many_sensors_gave_only_their_onset(
+    web: tuple[HubEnv, TestClient],
+) -> None:
+    env, client = web
+    start = utc_now() - timedelta(seconds=20)
+    for k in range(2):
+        env.sound(EventLabel.GUNSHOT, 45.44005, 4.38705, when=start + k * timedelta(seconds=1.5))
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
+        incident = wait_incident(env, "gunshot")
+        if incident.rounds == 2:
+            break
+        time.sleep(0.05)
+    login(client, "operator")
+    page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    assert 'data-testid="rounds-table"' in page
+    assert 'data-testid="onset-sensors"' not in page  # every sensor classified both rounds
+    with env.hub.sessions() as session, session.begin():  # as onsets on request would leave it
+        shot = session.execute(
+            select(Shot).where(Shot.incident_id == incident.id, Shot.number == 2)
+        ).scalar_one()
+        shot.onset_sensor_count = 3
+    page = client.get(f"/console/incidents/{incident.id}", headers=HTML).text
+    assert page.count('data-testid="onset-sensors"') == 1
+    assert "(dont 3 par l" in page or "(3 by their onset only)" in page
 
 
 def test_two_sensor_incident_is_shown_as_an_approximate_area(

@@ -15,7 +15,7 @@ together; the result is mapped back onto incidents:
 Because association is a function of the set of detections, the incidents and shots do not
 depend on the order detections arrived in. Only what changed is announced.
 
-**Onsets on request.** A shot that 2 or 3 sensors classified is asked about at the site's
+**Onsets on request.** A shot that 1-3 sensors classified is asked about at the site's
 other sensors within ``max_sensor_separation_m``: each gets an ``OnsetAsk`` for the window
 in which the sound must have reached it (every classifying sensor's onset ± the travel
 time between them ± the timing tolerance), sent by the hub after the commit, once per
@@ -389,7 +389,7 @@ class BurstFuser:
         now: datetime,
         out: FusionOutput,
     ) -> None:
-        """Ask the site's other sensors for their onsets of a shot that 2-3 sensors
+        """Ask the site's other sensors for their onsets of a shot that 1-3 sensors
         classified (module docstring), once per sensor and window."""
         classified = [h for h in shot.by_sensor.values() if not h.onset_only]
         if len(shot.by_sensor) >= ONSET_MIN_SENSORS or len(classified) < ONSET_MIN_DETECTIONS:
@@ -506,6 +506,7 @@ class BurstFuser:
                     fix=shot.fix,
                     sensor_count=len(shot.by_sensor),
                     detection_count=len(shot.classified),
+                    onset_sensor_count=sum(h.onset_only for h in shot.by_sensor.values()),
                 )
             )
         store_shots(incident, facts, geometry)

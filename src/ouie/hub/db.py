@@ -204,6 +204,12 @@ class Shot(Base):
     residual_rms_m: Mapped[float | None] = mapped_column(Float, nullable=True)
     sensor_count: Mapped[int] = mapped_column(Integer)
     detection_count: Mapped[int] = mapped_column(Integer)
+    onset_sensor_count: Mapped[int] = mapped_column(
+        Integer,
+        default=0,
+        server_default="0",
+        doc="sensors that took part only by a reported impulse onset (onsets on request)",
+    )
 
     @property
     def approximate(self) -> bool:

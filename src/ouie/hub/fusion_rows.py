@@ -167,6 +167,7 @@ class ShotFacts:
     fix: Fix
     sensor_count: int
     detection_count: int
+    onset_sensor_count: int = 0
 
 
 def store_shots(incident: Incident, shots: list[ShotFacts], geometry: SiteGeometry) -> None:
@@ -182,6 +183,7 @@ def store_shots(incident: Incident, shots: list[ShotFacts], geometry: SiteGeomet
         row.label = facts.label
         row.sensor_count = facts.sensor_count
         row.detection_count = facts.detection_count
+        row.onset_sensor_count = facts.onset_sensor_count
         place(row, facts.fix, geometry)
         rows.append(row)
     incident.shots = rows

@@ -53,7 +53,7 @@ def run_retention(
         report[site] = {
             "days": days,
             "detections": int(detections or 0),
-            "impulse_onsets": int(onsets or 0),
+            "impulses": int(onsets or 0),
             "incidents": int(incidents or 0),
         }
     cutoff = now - timedelta(days=settings.days)

@@ -71,6 +71,10 @@ class ShotView(StrictModel):
     residual_rms_m: float | None
     sensor_count: int
     detection_count: int
+    onset_sensor_count: int = Field(
+        description="of sensor_count, the sensors that gave only the onset they heard, on the "
+        "hub's request, without classifying the sound (docs/hub.md, onsets on request)"
+    )
 
     @classmethod
     def of(cls, shot: Shot) -> ShotView:

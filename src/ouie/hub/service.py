@@ -264,9 +264,7 @@ class Hub:
         for site in report.values():
             self.metrics.retention_deleted.labels(table="detections").inc(site["detections"])
             self.metrics.retention_deleted.labels(table="incidents").inc(site["incidents"])
-            self.metrics.retention_deleted.labels(table="impulse_onsets").inc(
-                site["impulse_onsets"]
-            )
+            self.metrics.retention_deleted.labels(table="impulse_onsets").inc(site["impulses"])
         return report
 
     async def _retention_loop(self) -> None:

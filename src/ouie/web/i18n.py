@@ -174,6 +174,10 @@ _CATALOGUE: dict[str, tuple[str, str]] = {
         "{metres} m parcourus d'un tir à l'autre",
     ),
     "incident.best": ("best fix", "meilleure position"),
+    "incident.by_onset": (
+        "{n} by their onset only",
+        "dont {n} par l'instant d'arrivée seul",
+    ),
     "col.round": ("Round", "Tir"),
     "col.after": ("After", "Après"),
     "col.where": ("Where", "Où"),

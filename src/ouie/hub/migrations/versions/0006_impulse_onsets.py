@@ -1,5 +1,5 @@
 """Impulse onsets that sensors report on the hub's request, to locate shots too few sensors
-classified (issue 17: onsets on request)
+classified (issue 17: onsets on request), and each shot's count of sensors that gave one
 
 Revision ID: 0006_impulse_onsets
 Revises: 0005_sequence_window
@@ -49,9 +49,15 @@ def upgrade() -> None:
             batch_op.f("ix_impulse_onsets_incident_id"), ["incident_id"], unique=False
         )
         batch_op.create_index("ix_impulse_onsets_site_onset", ["site", "onset"], unique=False)
+    with op.batch_alter_table("shots", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("onset_sensor_count", sa.Integer(), server_default="0", nullable=False)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("shots", schema=None) as batch_op:
+        batch_op.drop_column("onset_sensor_count")
     with op.batch_alter_table("impulse_onsets", schema=None) as batch_op:
         batch_op.drop_index("ix_impulse_onsets_site_onset")
         batch_op.drop_index(batch_op.f("ix_impulse_onsets_incident_id"))
