@@ -277,3 +277,43 @@ def test_an_empty_answer_and_a_replayed_one(tmp_path: object) -> None:
         hub.close()
 
     asyncio.run(scenario())
+
+
+def test_no_request_for_a_shot_that_reached_four_sensors_meanwhile(tmp_path: object) -> None:
+    """The first detections of a shot ask for onsets; when the other classifying sensors'
+    detections follow within the ask's delay, the shot needs none and nothing is sent."""
+
+    async def scenario() -> tuple[int, list[str]]:
+        hub, bus = _hub(tmp_path)
+        await hub.start()
+        layout = sensor_grid(8)
+        register_sensors(hub, layout)
+        requests = bus.subscribe("ouie/v1/+/+/onset-request")
+        events = sorted(
+            events_for_source(layout, 5.0, 12.0, utc_now() - timedelta(seconds=20)),
+            key=lambda e: e.onset,
+        )
+        for event in events[:2]:  # a batch of its own: the shot has two sensors
+            await hub.submit(
+                Envelope("bus", topic_for(SITE, event.sensor_id, "events"), encode(event))
+            )
+        while hub.worker.finished < 2:  # committed; its ask now waits ONSET_ASK_DELAY_S
+            await asyncio.sleep(0.005)
+        assert hub.background
+        for event in events[2:5]:  # then three more, as one batch
+            await hub.submit(
+                Envelope("bus", topic_for(SITE, event.sensor_id, "events"), encode(event))
+            )
+        await hub.drain()
+        sent = 0
+        while requests.get_nowait() is not None:
+            sent += 1
+        with hub.sessions() as session:
+            actions = list(session.execute(select(AuditEntry.action)).scalars())
+        requests.close()
+        await hub.stop()
+        hub.close()
+        return sent, actions
+
+    sent, actions = asyncio.run(scenario())
+    assert sent == 0 and "onsets.requested" not in actions

@@ -35,6 +35,8 @@ class FakeHub:
         if self._sub is None:
             self._sub = self._bus.subscribe("ouie/v1/#")
 
+    busy = False  # sends the nodes nothing
+
     async def settle(self) -> None:
         self._drain()
 

@@ -18,8 +18,9 @@ depend on the order detections arrived in. Only what changed is announced.
 **Onsets on request.** A shot that 1-3 sensors classified is asked about at the site's
 other sensors within ``max_sensor_separation_m``: each gets an ``OnsetAsk`` for the window
 in which the sound must have reached it (every classifying sensor's onset ± the travel
-time between them ± the timing tolerance), sent by the hub after the commit, once per
-sensor and window, and audited (``onsets.requested``). Their answers, stored in
+time between them ± the timing tolerance), once per sensor and window; the hub sends it
+after the commit unless the shot has meanwhile reached 4 sensors, and audits what it sent
+(``onsets.requested``, ``Hub.send_onset_requests``). Their answers, stored in
 ``impulse_onsets``, come back through ingest, and the next fusion of the neighbourhood
 gives them to association, which adds the ones that fit (``association.attach_onsets``).
 """
@@ -394,7 +395,6 @@ class BurstFuser:
         classified = [h for h in shot.by_sensor.values() if not h.onset_only]
         if len(shot.by_sensor) >= ONSET_MIN_SENSORS or len(classified) < ONSET_MIN_DETECTIONS:
             return
-        asked: list[str] = []
         for sensor in self.registry.all():
             if sensor.site != site or sensor.pk in shot.by_sensor:
                 continue
@@ -413,17 +413,8 @@ class BurstFuser:
                 low, high = middle - MAX_ONSET_WINDOW_S / 2.0, middle + MAX_ONSET_WINDOW_S / 2.0
             if self._already_asked(site, sensor.pk, low, high):
                 continue
-            out.onset_asks.append(OnsetAsk(site, sensor.sensor_id, low, high, incident_id))
-            asked.append(sensor.sensor_id)
-        if asked:
-            out.audit_events.append(
-                audit.AuditEvent(
-                    actor="system",
-                    action="onsets.requested",
-                    object_type="incident",
-                    object_id=incident_id,
-                    detail={"sensors": sorted(asked), "shot_start": epoch(shot.start).isoformat()},
-                )
+            out.onset_asks.append(
+                OnsetAsk(site, sensor.sensor_id, low, high, incident_id, shot.start)
             )
 
     def _already_asked(self, site: str, sensor_pk: int, low: float, high: float) -> bool:

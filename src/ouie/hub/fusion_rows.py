@@ -48,6 +48,7 @@ class OnsetAsk:
     start: float
     end: float
     incident_id: str
+    shot_time: float  # the shot's first arrival (epoch s): which shot of the incident
 
 
 @dataclass(frozen=True)

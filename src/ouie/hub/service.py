@@ -23,7 +23,8 @@ from ouie.core.labels import EventLabel
 from ouie.core.messages import OnsetRequestMessage, ThresholdConfigMessage, topic_for
 from ouie.core.timebase import utc_now
 from ouie.hub import anchor, audit, experiment
-from ouie.hub.db import Incident, Sensor, make_engine, migrate, session_factory
+from ouie.hub.association import ONSET_MIN_SENSORS
+from ouie.hub.db import Incident, Sensor, Shot, make_engine, migrate, session_factory
 from ouie.hub.fusion import Fuser, IncidentChange, OnsetAsk
 from ouie.hub.fusion_rows import epoch
 from ouie.hub.ingest import BatchProcessor, Envelope, IngestWorker, Validator
@@ -46,6 +47,12 @@ log = logging.getLogger(__name__)
 IncidentChanges = list[tuple[str, str]]
 #: called with each batch of committed changes; must not block (it runs on ingest's path)
 ChangeListener = Callable[[IncidentChanges], None]
+#: An onset request waits this long after the commit that asked for it: the other
+#: classifying sensors' detections of a shot usually follow its first one within it, and a
+#: shot they bring to 4 sensors needs no onsets (the request is then not sent at all).
+ONSET_ASK_DELAY_S = 0.5
+#: ... the shot it was for: the incident's shot whose first arrival is this close to it.
+ONSET_SHOT_MATCH_S = 0.5
 
 
 class Hub:
@@ -193,9 +200,15 @@ class Hub:
         self.background.add(task)
         task.add_done_callback(self.background.discard)
 
-    async def send_onset_requests(self, asks: list[OnsetAsk]) -> int:
+    async def send_onset_requests(
+        self, asks: list[OnsetAsk], delay_s: float = ONSET_ASK_DELAY_S
+    ) -> int:
         """Ask sensors for their impulse onsets (docs/hub.md, "Onsets on request"), signed
-        with the hub's config key when it has one; returns how many went out."""
+        with the hub's config key when it has one, after ``delay_s`` and only for shots that
+        still have fewer than 4 sensors; audits what it asks. Returns how many went out."""
+        if delay_s > 0.0:
+            await asyncio.sleep(delay_s)
+        asks = await asyncio.to_thread(self._still_wanted, asks)
         sent = 0
         for ask in asks:
             message = OnsetRequestMessage(
@@ -217,6 +230,49 @@ class Hub:
                 sent += 1
         self.metrics.onset_requests.inc(sent)
         return sent
+
+    def _still_wanted(self, asks: list[OnsetAsk]) -> list[OnsetAsk]:
+        """The asks whose shot still needs onsets (its incident open, the shot under 4
+        sensors), each incident's audited as ``onsets.requested``."""
+        ids = sorted({ask.incident_id for ask in asks})
+        wanted: list[OnsetAsk] = []
+        with self.sessions() as session, session.begin():
+            shots: dict[str, list[tuple[float, int]]] = {}
+            rows = session.execute(
+                select(Shot.incident_id, Shot.first_onset, Shot.sensor_count)
+                .join(Incident, Incident.id == Shot.incident_id)
+                .where(Shot.incident_id.in_(ids), Incident.state != "closed")
+            ).all()
+            for incident_id, first_onset, sensor_count in rows:
+                shots.setdefault(incident_id, []).append((first_onset.timestamp(), sensor_count))
+            for ask in asks:
+                near = [
+                    (abs(t - ask.shot_time), n)
+                    for t, n in shots.get(ask.incident_id, [])
+                    if abs(t - ask.shot_time) <= ONSET_SHOT_MATCH_S
+                ]
+                if near and min(near)[1] < ONSET_MIN_SENSORS:
+                    wanted.append(ask)
+            by_incident: dict[str, list[OnsetAsk]] = {}
+            for ask in wanted:
+                by_incident.setdefault(ask.incident_id, []).append(ask)
+            audit.record(
+                session,
+                *(
+                    audit.AuditEvent(
+                        actor="system",
+                        action="onsets.requested",
+                        object_type="incident",
+                        object_id=incident_id,
+                        detail={
+                            "sensors": sorted(a.sensor_id for a in group),
+                            "shot_time": epoch(group[0].shot_time).isoformat(),
+                        },
+                    )
+                    for incident_id, group in sorted(by_incident.items())
+                ),
+            )
+        return wanted
 
     def notify_changes(self, changes: IncidentChanges) -> None:
         """Hand committed incident changes to the listeners (the verification service's

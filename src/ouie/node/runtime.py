@@ -192,6 +192,11 @@ class NodeRuntime:
         return True
 
     @property
+    def answering(self) -> bool:
+        """Whether an answer to an onset request is being prepared or sent."""
+        return bool(self._answers)
+
+    @property
     def onset_handler(self) -> OnsetRequestHandler | None:
         """What the transport hands onset requests to: none while ``onsets.answer_requests``
         is off (the node then does not even subscribe to them)."""

@@ -207,6 +207,13 @@ class LocalHub:
         if added:
             self.hub.reload_sensors()
 
+    @property
+    def busy(self) -> bool:
+        """Onset requests not yet sent (``Hub.send_onset_requests`` waits before sending),
+        or messages received and not yet committed (the answers to them, through MQTT)."""
+        worker = self.hub.worker
+        return bool(self.hub.background) or worker.finished < worker.submitted
+
     async def settle(self) -> None:
         """In-process bus: wait until everything sent so far is committed."""
         if self._bus is not None:

@@ -289,9 +289,13 @@ class Lockstep:
             classifier.offer(per_sensor[k], scores[k * n : (k + 1) * n])
 
     async def run(
-        self, realtime: bool, after_tick: Callable[[], Awaitable[None]] | None = None
+        self,
+        realtime: bool,
+        after_tick: Callable[[], Awaitable[None]] | None = None,
+        before_end: Callable[[], Awaitable[None]] | None = None,
     ) -> float:
-        """Play every chunk; returns the wall-clock seconds it took."""
+        """Play every chunk; returns the wall-clock seconds it took. ``before_end`` runs
+        after the last chunk, while the nodes still listen (the streams end after it)."""
         started = time.monotonic()
         self.started_wall = started
         for tick in range(self.n_ticks):
@@ -304,5 +308,7 @@ class Lockstep:
                     await after_tick()
             self.release(tick)
         await self.wait_ready(self.n_ticks)
+        if before_end is not None:
+            await before_end()
         self.finish()
         return time.monotonic() - started

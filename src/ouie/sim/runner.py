@@ -58,6 +58,10 @@ from ouie.transport.inproc import InProcBus
 log = logging.getLogger(__name__)
 
 PAST_MARGIN_S = 30.0
+#: How long the end of a run waits for the hub's last onset requests and their answers.
+QUIESCE_TIMEOUT_S = 10.0
+#: ... and how long all must have been quiet for it to end.
+QUIET_S = 0.1
 #: Above this many sensors incidents are read from the hub's database, not its API.
 API_READ_MAX_SENSORS = 64
 
@@ -95,6 +99,11 @@ class HubClient(Protocol):
 
     async def settle(self) -> None:
         """Wait until what was sent so far has been processed, where the hub can tell."""
+        ...
+
+    @property
+    def busy(self) -> bool:
+        """Whether the hub still has work on its way to the nodes (onset requests)."""
         ...
 
     async def detection_ids(self, site: str, since: datetime) -> set[str]:
@@ -248,11 +257,28 @@ async def play(
                 await asyncio.sleep(0.25)
                 await settle()
 
+        async def quiesce() -> None:
+            """Before the streams end: the onset requests the hub is still to send, and the
+            nodes' answers to them (a node that stopped answers nothing)."""
+            deadline = time.monotonic() + QUIESCE_TIMEOUT_S
+            quiet_since: float | None = None
+            while time.monotonic() < deadline:
+                await settle()
+                if hub.busy or any(r.answering for r in runtimes):
+                    quiet_since = None
+                elif quiet_since is None:
+                    quiet_since = time.monotonic()
+                elif time.monotonic() - quiet_since >= QUIET_S:  # a broker's transit, too
+                    return
+                await asyncio.sleep(settings.poll_interval_s)
+
         wall_start = time.monotonic()
         async with asyncio.TaskGroup() as tasks:
             node_tasks = [tasks.create_task(r.run()) for r in runtimes]
             watcher = tasks.create_task(watch()) if settings.realtime else None
-            await lockstep.run(settings.realtime, None if settings.realtime else settle)
+            await lockstep.run(
+                settings.realtime, None if settings.realtime else settle, before_end=quiesce
+            )
             await asyncio.gather(*node_tasks)
             if watcher is not None:
                 watcher.cancel()
