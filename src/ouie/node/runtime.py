@@ -241,7 +241,8 @@ class NodeRuntime:
         impulses = pipeline.impulses if pipeline is not None else None
         if impulses is None or clock is None or not isinstance(publisher, OnsetPublisher):
             self.onset_requests_refused += 1
-            log.warning("onset request %s refused: no audio heard yet", request.request_id)
+            why = "no audio heard yet" if clock is None else "this transport cannot answer"
+            log.warning("onset request %s refused: %s", request.request_id, why)
             return
         start_s = (request.start - clock.origin).total_seconds() - clock.offset_s
         end_s = (request.end - clock.origin).total_seconds() - clock.offset_s

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -82,20 +82,23 @@ def encode(
     return message.model_dump_json().encode("utf-8")
 
 
-def parse_config(payload: bytes, site: str, sensor_id: str) -> ThresholdConfigMessage | None:
-    """A config payload for this sensor, or ``None`` (logged) when it is empty, invalid or
-    addressed to another sensor. An empty payload clears a retained config; callers treat
-    ``None`` as "nothing to apply"."""
-    if not payload:
-        return None
+HubMessage = TypeVar("HubMessage", ThresholdConfigMessage, AckMessage, OnsetRequestMessage)
+
+
+def _addressed(
+    model: type[HubMessage], payload: bytes, site: str, sensor_id: str, what: str
+) -> HubMessage | None:
+    """``payload`` as a ``model`` for this sensor, or ``None`` (logged as ``what``) when it
+    is invalid or addressed to another sensor."""
     try:
-        message = ThresholdConfigMessage.model_validate_json(payload)
+        message = model.model_validate_json(payload)
     except ValidationError as exc:
-        log.warning("ignoring invalid threshold config: %s", exc.errors()[0]["msg"])
+        log.warning("ignoring invalid %s: %s", what, exc.errors()[0]["msg"])
         return None
     if (message.site, message.sensor_id) != (site, sensor_id):
         log.warning(
-            "ignoring threshold config for %s/%s (this node is %s/%s)",
+            "ignoring %s for %s/%s (this node is %s/%s)",
+            what,
             message.site,
             message.sensor_id,
             site,
@@ -105,41 +108,22 @@ def parse_config(payload: bytes, site: str, sensor_id: str) -> ThresholdConfigMe
     return message
 
 
+def parse_config(payload: bytes, site: str, sensor_id: str) -> ThresholdConfigMessage | None:
+    """A config payload for this sensor, or ``None`` (logged) when it is empty, invalid or
+    addressed to another sensor. An empty payload clears a retained config; callers treat
+    ``None`` as "nothing to apply"."""
+    if not payload:
+        return None
+    return _addressed(ThresholdConfigMessage, payload, site, sensor_id, "threshold config")
+
+
 def parse_receipt(payload: bytes, site: str, sensor_id: str) -> AckMessage | None:
     """The hub's receipt for one of this sensor's messages, or ``None`` (logged) when it is
     invalid or addressed to another sensor: such a receipt must not empty our spool."""
-    try:
-        receipt = AckMessage.model_validate_json(payload)
-    except ValidationError as exc:
-        log.warning("ignoring invalid hub receipt: %s", exc.errors()[0]["msg"])
-        return None
-    if (receipt.site, receipt.sensor_id) != (site, sensor_id):
-        log.warning(
-            "ignoring hub receipt for %s/%s (this node is %s/%s)",
-            receipt.site,
-            receipt.sensor_id,
-            site,
-            sensor_id,
-        )
-        return None
-    return receipt
+    return _addressed(AckMessage, payload, site, sensor_id, "hub receipt")
 
 
 def parse_onset_request(payload: bytes, site: str, sensor_id: str) -> OnsetRequestMessage | None:
     """An onset request for this sensor, or ``None`` (logged) when it is invalid or addressed
     to another sensor."""
-    try:
-        request = OnsetRequestMessage.model_validate_json(payload)
-    except ValidationError as exc:
-        log.warning("ignoring invalid onset request: %s", exc.errors()[0]["msg"])
-        return None
-    if (request.site, request.sensor_id) != (site, sensor_id):
-        log.warning(
-            "ignoring onset request for %s/%s (this node is %s/%s)",
-            request.site,
-            request.sensor_id,
-            site,
-            sensor_id,
-        )
-        return None
-    return request
+    return _addressed(OnsetRequestMessage, payload, site, sensor_id, "onset request")
