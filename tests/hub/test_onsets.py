@@ -10,6 +10,7 @@ answers, re-locates the shot and audits the request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 from datetime import timedelta
 
@@ -66,15 +67,12 @@ def _detection(sensor: int, onset: float, label: str = "gunshot") -> Heard:
 
 
 def _onset(sensor: int, onset: float, tag: str = "") -> Heard:
-    s = SENSORS[sensor]
-    return Heard(
+    """What a sensor reported on request: a time and a prominence, no label, no vote."""
+    return dataclasses.replace(
+        _detection(sensor, onset, label=""),
         key=f"onset:{sensor:02d}{tag}",
-        sensor=sensor,
-        onset=onset,
-        label="",
         weight=0.0,
         strength=30.0,
-        position=(float(s[0]), float(s[1]), float(s[2])),
         onset_only=True,
     )
 

@@ -237,10 +237,8 @@ def _fit_rank(
         if own.onset - SAME_SOUND_S <= heard.onset <= limit:
             return (-1, abs(heard.onset - own.onset), 0, shot.start, shot.members[0].key)
         return None
-    for other in shot.by_sensor.values():
-        d = _distance(heard.position, other.position)
-        if d > p.max_separation_m or abs(heard.onset - other.onset) > d / p.c + p.tolerance_s:
-            return None
+    if not _reachable(heard, shot.by_sensor.values(), p):
+        return None
     tie = (-len(shot.by_sensor), shot.start, shot.members[0].key)
     if shot.quick is not None:
         east, north, t0 = shot.quick
@@ -475,6 +473,78 @@ def _reachable(h: Heard, others: Iterable[Heard], p: Params) -> bool:
     return True
 
 
+def _onset_candidates(
+    shot: Shot, pool: Sequence[Heard], taken: set[str], p: Params
+) -> dict[int, list[Heard]]:
+    """Per sensor not in ``shot``, the onsets not yet taken that can be its sound (the most
+    prominent ``ONSET_CANDIDATES``, in time order)."""
+    members = shot.locating
+    candidates: dict[int, list[Heard]] = {}
+    for h in pool:  # in (onset, key) order
+        if h.key not in taken and h.sensor not in shot.by_sensor and _reachable(h, members, p):
+            candidates.setdefault(h.sensor, []).append(h)
+    for sensor, heard in candidates.items():
+        if len(heard) > ONSET_CANDIDATES:
+            kept = sorted(heard, key=lambda h: (-h.strength, h.key))[:ONSET_CANDIDATES]
+            candidates[sensor] = sorted(kept, key=lambda h: (h.onset, h.key))
+    return candidates
+
+
+def _best_completion(
+    members: list[Heard],
+    candidates: dict[int, list[Heard]],
+    order: list[int],
+    need: int,
+    p: Params,
+    cache: FitCache | None,
+) -> list[Heard] | None:
+    """The ``need`` onsets of the nearest sensors whose fit with ``members`` leaves the
+    smallest worst residual (every combination tried), or None when none fits."""
+    best: tuple[float, tuple[str, ...], list[Heard]] | None = None
+    for sensors in itertools.combinations(order[:ONSET_SEARCH_SENSORS], need):
+        for picked in itertools.product(*(candidates[k] for k in sensors)):
+            extra = list(picked)
+            if not all(_reachable(h, extra[:i], p) for i, h in enumerate(extra)):
+                continue
+            fit = _onset_fit([*members, *extra], p, cache)
+            if fit is None:
+                continue
+            rank = (fit[3], tuple(sorted(h.key for h in extra)))
+            if best is None or rank < best[:2]:
+                best = (*rank, extra)
+    return None if best is None else best[2]
+
+
+def _extend_by_prediction(
+    chosen: list[Heard],
+    candidates: dict[int, list[Heard]],
+    order: list[int],
+    p: Params,
+    cache: FitCache | None,
+) -> None:
+    """Add the further sensors' onsets where the fit of ``chosen`` predicts them."""
+    fit = _onset_fit(chosen, p, cache)
+    for sensor in order:
+        if fit is None:
+            return
+        if any(h.sensor == sensor for h in chosen):
+            continue
+        east, north, t0, _ = fit
+        source = (east, north, p.source_up)
+        ranked = sorted(
+            (abs(h.onset - t0 - _distance(source, h.position) / p.c), h.key, h)
+            for h in candidates[sensor]
+        )
+        for miss, _, h in ranked:
+            if miss > ONSET_FIT_S:
+                break
+            refit = _onset_fit([*chosen, h], p, cache)
+            if refit is not None:
+                chosen.append(h)
+                fit = refit
+                break
+
+
 def attach_onsets(
     shots: Sequence[Shot], onsets: Sequence[Heard], p: Params, cache: FitCache | None = None
 ) -> None:
@@ -487,60 +557,20 @@ def attach_onsets(
         members = shot.locating
         if not ONSET_MIN_DETECTIONS <= len(members) < ONSET_MIN_SENSORS:
             continue
-        candidates: dict[int, list[Heard]] = {}
-        for h in pool:
-            if h.key not in taken and h.sensor not in shot.by_sensor and _reachable(h, members, p):
-                candidates.setdefault(h.sensor, []).append(h)
         need = (ONSET_MIN_SENSORS_ALONE if len(members) == 1 else ONSET_MIN_SENSORS) - len(members)
+        candidates = _onset_candidates(shot, pool, taken, p)
         if len(candidates) < need:
             continue
-        for sensor, heard in candidates.items():
-            heard.sort(key=lambda h: (h.onset, h.key))
-            if len(heard) > ONSET_CANDIDATES:  # the most prominent (``strength``) few
-                kept = sorted(heard, key=lambda h: (-h.strength, h.key))[:ONSET_CANDIDATES]
-                candidates[sensor] = sorted(kept, key=lambda h: (h.onset, h.key))
-
         nearness = {
             k: min(_distance(heard[0].position, m.position) for m in members)
             for k, heard in candidates.items()
         }
         order = sorted(candidates, key=lambda k: (nearness[k], k))
-        best: tuple[float, tuple[str, ...], list[Heard]] | None = None
-        for sensors in itertools.combinations(order[:ONSET_SEARCH_SENSORS], need):
-            for picked in itertools.product(*(candidates[k] for k in sensors)):
-                extra = list(picked)
-                if not all(_reachable(h, extra[:i], p) for i, h in enumerate(extra)):
-                    continue
-                fit = _onset_fit([*members, *extra], p, cache)
-                if fit is None:
-                    continue
-                rank = (fit[3], tuple(sorted(h.key for h in extra)))
-                if best is None or rank < best[:2]:
-                    best = (*rank, extra)
-        if best is None:
+        completion = _best_completion(members, candidates, order, need, p, cache)
+        if completion is None:
             continue
-        chosen = [*members, *best[2]]
-        fit = _onset_fit(chosen, p, cache)
-        for sensor in order:  # the further sensors, where the fit predicts them
-            if any(h.sensor == sensor for h in chosen) or fit is None:
-                continue
-            east, north, t0, _ = fit
-            ranked = sorted(
-                (
-                    abs(h.onset - t0 - _distance((east, north, p.source_up), h.position) / p.c),
-                    h.key,
-                    h,
-                )
-                for h in candidates[sensor]
-            )
-            for miss, _, h in ranked:
-                if miss > ONSET_FIT_S:
-                    break
-                refit = _onset_fit([*chosen, h], p, cache)
-                if refit is not None:
-                    chosen.append(h)
-                    fit = refit
-                    break
+        chosen = [*members, *completion]
+        _extend_by_prediction(chosen, candidates, order, p, cache)
         for h in chosen[len(members) :]:
             taken.add(h.key)
             shot.members.append(h)
